@@ -1,0 +1,1 @@
+"""What every CryptoPiggy service imports: events, streams, settings, bus, vault, exchange client."""

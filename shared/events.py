@@ -1,0 +1,316 @@
+"""Every event and command on the bus, in one module.
+
+Each event carries an id, its type, a schema version, a UTC timestamp and a correlation id
+that follows an intent through every hop. Money is ``Decimal`` and travels as a string.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+
+Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
+SCHEMA_VERSION = 1
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Mode(StrEnum):
+    LIVE = "LIVE"
+    PAPER = "PAPER"
+    NONE = "NONE"
+
+
+class Event(BaseModel):
+    """Envelope fields shared by every event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(default_factory=new_id)
+    version: int = SCHEMA_VERSION
+    ts: datetime = Field(default_factory=utcnow)
+    correlation_id: str = Field(default_factory=new_id)
+
+
+# ---- orders -------------------------------------------------------------------------------
+
+
+class OrderIntent(Event):
+    type: Literal["OrderIntent"] = "OrderIntent"
+    intent_id: str = Field(default_factory=new_id, min_length=1, max_length=64)
+    user_id: str = Field(min_length=1, max_length=64)
+    exchange: str = "binanceus"
+    symbol: str = Field(min_length=3, max_length=32)
+    side: Side = Side.BUY
+    amount_usd: Money = Field(gt=0)
+    source: str = Field(default="api", max_length=64)
+
+
+class IntentAccepted(Event):
+    type: Literal["IntentAccepted"] = "IntentAccepted"
+    intent_id: str
+    user_id: str
+    mode: Mode
+    route: str
+
+
+class IntentRejected(Event):
+    type: Literal["IntentRejected"] = "IntentRejected"
+    intent_id: str
+    user_id: str
+    reasons: list[str]
+
+
+class OrderRequested(Event):
+    """Executor → gateway: place this order. ``live`` is the executor's mark; the gateway
+    refuses anything without it."""
+
+    type: Literal["OrderRequested"] = "OrderRequested"
+    intent_id: str
+    client_order_id: str
+    user_id: str
+    exchange: str
+    symbol: str
+    side: Side
+    amount_usd: Money
+    live: bool = False
+    requested_by: str = ""
+
+
+class OrderPlaced(Event):
+    type: Literal["OrderPlaced"] = "OrderPlaced"
+    intent_id: str
+    client_order_id: str
+    user_id: str
+    exchange: str
+    symbol: str
+    symbol_id: str
+    order_id: str
+    status: str
+    filled: Money = Decimal(0)
+    cost: Money = Decimal(0)
+    average: Money | None = None
+    fee: Money = Decimal(0)
+    fee_currency: str = ""
+    route: str = "gateway"
+
+
+class RejectCategory(StrEnum):
+    AUTH = "auth"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INVALID_ORDER = "invalid_order"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    NOT_LIVE = "not_live"
+    UNKNOWN = "unknown"
+
+
+class OrderRejected(Event):
+    type: Literal["OrderRejected"] = "OrderRejected"
+    intent_id: str
+    client_order_id: str
+    user_id: str
+    exchange: str
+    symbol: str
+    category: RejectCategory
+    code: str = ""
+    message: str
+    route: str = "gateway"
+
+
+class TradeLogged(Event):
+    """One line of the trade log: the final outcome of one intent."""
+
+    type: Literal["TradeLogged"] = "TradeLogged"
+    intent_id: str
+    user_id: str
+    exchange: str = "binanceus"
+    symbol: str
+    side: Side
+    amount_usd: Money
+    mode: Mode
+    status: str
+    order_id: str = ""
+    client_order_id: str = ""
+    price: Money | None = None
+    filled: Money = Decimal(0)
+    cost: Money = Decimal(0)
+    fee: Money = Decimal(0)
+    reasons: list[str] = Field(default_factory=list)
+    source: str = ""
+    route: str = ""
+
+
+# ---- market data and health ---------------------------------------------------------------
+
+
+class Ticker(Event):
+    type: Literal["Ticker"] = "Ticker"
+    exchange: str
+    symbol: str
+    symbol_id: str
+    last: Money
+    bid: Money | None = None
+    ask: Money | None = None
+
+
+class Heartbeat(Event):
+    type: Literal["Heartbeat"] = "Heartbeat"
+    service: str
+    instance_id: str
+    exchanges: dict[str, bool] = Field(default_factory=dict)
+    rtt_ms: float | None = None
+
+
+# ---- credentials ---------------------------------------------------------------------------
+
+
+class CredentialsSubmitted(Event):
+    type: Literal["CredentialsSubmitted"] = "CredentialsSubmitted"
+    user_id: str
+    exchange: str
+    vault_ref: str
+    api_key_masked: str
+
+
+class CredentialsValidated(Event):
+    type: Literal["CredentialsValidated"] = "CredentialsValidated"
+    user_id: str
+    exchange: str
+    can_trade: bool
+    can_withdraw: bool
+    warning: str = ""
+
+
+class CredentialsRejected(Event):
+    type: Literal["CredentialsRejected"] = "CredentialsRejected"
+    user_id: str
+    exchange: str
+    reason_code: str
+    reason: str
+
+
+class CredentialsRevoked(Event):
+    type: Literal["CredentialsRevoked"] = "CredentialsRevoked"
+    user_id: str
+    exchange: str
+    reason: str
+
+
+CredentialsEvent = Annotated[
+    CredentialsSubmitted | CredentialsValidated | CredentialsRejected | CredentialsRevoked,
+    Field(discriminator="type"),
+]
+
+# ---- control ------------------------------------------------------------------------------
+
+
+class KillSwitchEngaged(Event):
+    type: Literal["KillSwitchEngaged"] = "KillSwitchEngaged"
+    by: str = "operator"
+    reason: str = ""
+
+
+class KillSwitchReleased(Event):
+    type: Literal["KillSwitchReleased"] = "KillSwitchReleased"
+    by: str = "operator"
+
+
+class LiveArmed(Event):
+    type: Literal["LiveArmed"] = "LiveArmed"
+    user_id: str
+
+
+class LiveDisarmed(Event):
+    type: Literal["LiveDisarmed"] = "LiveDisarmed"
+    user_id: str
+    reason: str
+
+
+ControlEvent = Annotated[
+    KillSwitchEngaged | KillSwitchReleased | LiveArmed | LiveDisarmed,
+    Field(discriminator="type"),
+]
+
+OrderEvent = Annotated[OrderPlaced | OrderRejected, Field(discriminator="type")]
+
+# ---- commands to the executor (request/reply) ---------------------------------------------
+
+
+class ArmLive(Event):
+    """The confirm token travels hashed (sha256 hex), never as typed."""
+
+    type: Literal["ArmLive"] = "ArmLive"
+    user_id: str = Field(min_length=1, max_length=64)
+    exchange: str = "binanceus"
+    confirm_token_sha256: str = ""
+
+
+class DisarmLive(Event):
+    type: Literal["DisarmLive"] = "DisarmLive"
+    user_id: str = Field(min_length=1, max_length=64)
+    reason: str = "operator disarmed"
+
+
+class QueryLive(Event):
+    type: Literal["QueryLive"] = "QueryLive"
+    user_id: str = Field(min_length=1, max_length=64)
+    exchange: str = "binanceus"
+
+
+ExecutorCommand = Annotated[ArmLive | DisarmLive | QueryLive, Field(discriminator="type")]
+
+
+class GateView(BaseModel):
+    gate: str
+    open: bool
+    reason: str
+
+
+class LiveStatus(BaseModel):
+    """The executor's answer to a live command: armed or not, and every gate with its reason."""
+
+    user_id: str
+    armed: bool
+    ok: bool
+    message: str
+    gates: list[GateView]
+    closed: list[str]
+
+
+class DeadLetter(BaseModel):
+    """What a consumer could not handle, with the reason. Not an Event: its body may be junk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream: str
+    group: str
+    entry_id: str
+    reason: str
+    body: str
+    ts: datetime = Field(default_factory=utcnow)
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def adapter(schema: Any) -> TypeAdapter[Any]:
+    """A cached TypeAdapter, so unions (``OrderEvent``…) validate like models."""
+    if schema not in _adapters:
+        _adapters[schema] = TypeAdapter(schema)
+    return _adapters[schema]

@@ -1,0 +1,127 @@
+"""Settings, one frozen class per concern, read from the environment once at start-up.
+
+Nothing here is instantiated at import time: each service's lifespan (or the CLI) builds
+what it needs and passes it in.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"}
+
+
+def _config(prefix: str = "PIGGY_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="forbid")
+
+
+class RedisSettings(BaseSettings):
+    model_config = _config()
+    redis_url: str = "redis://127.0.0.1:16379/0"
+
+
+class HomeSettings(BaseSettings):
+    """Where local state lives: key file, API token file, logs, embedded Redis data."""
+
+    model_config = _config()
+    home: Path = Path(".piggy")
+
+
+class ExchangeSettings(BaseSettings):
+    """Where each exchange is reached. ``PIGGY_BINANCEUS_URL`` points binanceus at the sandbox."""
+
+    model_config = _config()
+    binanceus_url: str | None = None
+    exchange_timeout_ms: int = Field(default=10_000, ge=100)
+
+    def base_url(self, exchange: str) -> str | None:
+        return self.binanceus_url if exchange == "binanceus" else None
+
+
+class VaultSettings(BaseSettings):
+    model_config = _config()
+    master_key: SecretStr | None = None
+    home: Path = Path(".piggy")
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "master.key"
+
+    @field_validator("master_key")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
+            raise ValueError("PIGGY_MASTER_KEY is a placeholder; set a real key or unset it")
+        return v
+
+
+class ApiSettings(BaseSettings):
+    """The gateway's HTTP API."""
+
+    model_config = _config()
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_token: SecretStr | None = None
+    home: Path = Path(".piggy")
+    reply_timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "api-token"
+
+    @field_validator("api_token")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
+            raise ValueError("PIGGY_API_TOKEN is a placeholder; set a real token or unset it")
+        return v
+
+
+class ServiceSettings(BaseSettings):
+    """Per-process wiring shared by every service: health port and instance name."""
+
+    model_config = _config()
+    health_host: str = "127.0.0.1"
+    health_port: int = 0
+    instance_id: str = ""
+    log_level: str = "INFO"
+
+
+class ExecutorSettings(BaseSettings):
+    model_config = _config()
+    allow_live: bool = Field(default=False, validation_alias=AliasChoices("ALLOW_LIVE", "PIGGY_ALLOW_LIVE"))
+    live_confirm_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LIVE_CONFIRM_TOKEN", "PIGGY_LIVE_CONFIRM_TOKEN")
+    )
+    dry_run: bool = False
+    paper_enabled: bool = True
+    min_trade_usd: Decimal = Decimal("2")
+    max_trade_usd: Decimal = Decimal("100")
+    daily_cap_usd: Decimal = Decimal("50")
+    heartbeat_max_age_s: float = Field(default=5.0, gt=0)
+    fallback_price_usd: Decimal = Decimal("50000")
+    direct_route: bool = False
+    outcome_timeout_s: float = Field(default=15.0, gt=0)
+
+
+class GatewaySettings(BaseSettings):
+    model_config = _config()
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    ticker_interval_s: float = Field(default=2.0, gt=0)
+    ticker_symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
+    ticker_user: str = ""
+    markets_refresh_s: float = Field(default=3600.0, gt=0)
+
+
+class CredentialsSettings(BaseSettings):
+    model_config = _config()
+    revalidate_interval_s: float = Field(default=300.0, gt=0)
+
+
+class StrategySettings(BaseSettings):
+    model_config = _config()
+    strategy_file: Path | None = None
+    tick_interval_s: float = Field(default=1.0, gt=0)

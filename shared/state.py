@@ -1,0 +1,79 @@
+"""Redis keys shared by more than one service, and the small atomic operations on them.
+
+Keys hold state (not events): the kill switch, gateway heartbeats, credential status,
+live-armed users, last prices. Updates replicas race on are single commands or Lua.
+"""
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as aredis
+
+KILL = "piggy:kill"
+HEARTBEATS = "piggy:heartbeats:gateway"
+ARMED = "piggy:live:armed"
+
+
+class TradingState(StrEnum):
+    """The emergency stop as a state, not a boolean: ACTIVE until an operator halts."""
+
+    ACTIVE = "ACTIVE"
+    HALTED = "HALTED"
+
+
+def cred_status_key(user_id: str, exchange: str) -> str:
+    return f"piggy:credstatus:{user_id}:{exchange}"
+
+
+def price_key(exchange: str, symbol: str) -> str:
+    return f"piggy:price:{exchange}:{symbol}"
+
+
+async def trading_state(redis: aredis.Redis) -> TradingState:
+    return TradingState.HALTED if await redis.exists(KILL) else TradingState.ACTIVE
+
+
+async def halt(redis: aredis.Redis, by: str, reason: str) -> None:
+    await redis.set(KILL, json.dumps({"by": by, "reason": reason, "ts": time.time()}))
+
+
+async def resume(redis: aredis.Redis) -> None:
+    await redis.delete(KILL)
+
+
+async def record_heartbeat(redis: aredis.Redis, instance_id: str, now: float) -> None:
+    await redis.zadd(HEARTBEATS, {instance_id: now})
+
+
+async def freshest_heartbeat(redis: aredis.Redis) -> float | None:
+    top = await redis.zrange(HEARTBEATS, -1, -1, withscores=True)
+    return float(top[0][1]) if top else None
+
+
+async def credential_status(redis: aredis.Redis, user_id: str, exchange: str) -> dict[str, str]:
+    return await redis.hgetall(cred_status_key(user_id, exchange))
+
+
+async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str,
+                                fields: dict[str, Any]) -> None:
+    key = cred_status_key(user_id, exchange)
+    await redis.hset(key, mapping={k: _flat(v) for k, v in fields.items()})
+
+
+async def last_price(redis: aredis.Redis, exchange: str, symbol: str) -> Decimal | None:
+    raw = await redis.get(price_key(exchange, symbol))
+    return Decimal(raw) if raw else None
+
+
+async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:
+    await redis.set(price_key(exchange, symbol), format(price, "f"), ex=300)
+
+
+def _flat(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return "" if v is None else str(v)

@@ -1,0 +1,36 @@
+"""Reading the trade log: the TradeLogged events on the trades stream, newest first."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aredis
+
+from shared import streams
+from shared.bus import decode_entry
+from shared.events import TradeLogged
+
+
+async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: str | None = None,
+               limit: int = 100, scan: int = 10_000) -> list[TradeLogged]:
+    """Newest-first trade log lines, filtered; reads at most ``scan`` entries back."""
+    out: list[TradeLogged] = []
+    last = "+"
+    remaining = scan
+    while remaining > 0 and len(out) < limit:
+        batch = await redis.xrevrange(streams.TRADES, max=last, count=min(500, remaining))
+        if not batch:
+            break
+        for entry_id, fields in batch:
+            body: Any = decode_entry(fields)
+            if not isinstance(body, dict) or body.get("type") != "TradeLogged":
+                continue
+            if user_id and body.get("user_id") != user_id:
+                continue
+            if intent_id and body.get("intent_id") != intent_id:
+                continue
+            out.append(TradeLogged.model_validate(body))
+            if len(out) >= limit:
+                break
+        remaining -= len(batch)
+        last = "(" + (batch[-1][0].decode() if isinstance(batch[-1][0], bytes) else batch[-1][0])
+    return out
