@@ -12,6 +12,7 @@ HEALTH = "piggy:health"
 CREDENTIALS = "piggy:credentials"
 CONTROL = "piggy:control"
 DEAD_LETTER = "piggy:deadletter"
+COMMANDS = "piggy:commands:executor"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(CREDENTIALS, 100_000),
         StreamSpec(CONTROL, 10_000),
         StreamSpec(DEAD_LETTER, 100_000),
+        StreamSpec(COMMANDS, 10_000),
     )
 }
 

@@ -1,0 +1,65 @@
+"""Gateway wiring: the HTTP API, the bus, and the exchange access, built once at start-up."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from services.gateway import handlers, routes_credentials, routes_health, routes_live, routes_orders
+from services.gateway.auth import load_or_create_token, require_token
+from services.gateway.context import GatewayContext
+from shared.bus import Bus
+from shared.service import add_healthz
+from shared.settings import (
+    ApiSettings,
+    ExchangeSettings,
+    GatewaySettings,
+    HomeSettings,
+    RedisSettings,
+    ServiceSettings,
+    VaultSettings,
+)
+from shared.vault import Vault, load_master_key
+
+
+def bootstrap(*, redis_url: str | None = None) -> GatewayContext:
+    """Build the gateway's dependencies from the environment; tests may override Redis."""
+    service = ServiceSettings()
+    bus = Bus(redis_url or RedisSettings().redis_url, "gateway", service.instance_id)
+    vault_settings = VaultSettings(home=HomeSettings().home)
+    api = ApiSettings()
+    return GatewayContext(
+        bus=bus,
+        vault=Vault(bus.redis, load_master_key(vault_settings)),
+        api=api,
+        exchange=ExchangeSettings(),
+        gateway=GatewaySettings(),
+        api_token=load_or_create_token(api),
+    )
+
+
+def create_app(ctx_factory=bootstrap) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ctx_factory()
+        app.state.ctx = ctx
+        app.state.bus = ctx.bus
+        handlers.register(ctx)
+        routes_credentials.register(ctx)
+        await ctx.bus.start()
+        await handlers.start(ctx)
+        try:
+            yield
+        finally:
+            await handlers.stop(ctx)
+            await ctx.bus.stop()
+
+    app = FastAPI(title="CryptoPiggy API", version="1", lifespan=lifespan)
+    add_healthz(app, "gateway")
+    app.include_router(routes_health.router)
+    protected = [Depends(require_token)]
+    app.include_router(routes_credentials.router, dependencies=protected)
+    app.include_router(routes_orders.router, dependencies=protected)
+    app.include_router(routes_live.router, dependencies=protected)
+    return app
