@@ -1,0 +1,39 @@
+"""``python -m sandbox --port N [--seed S] [--host 127.0.0.1]``: serve until interrupted.
+
+The first stdout line is ``sandbox listening on http://HOST:PORT`` (``--port 0`` picks a free
+port), which ``SandboxProcess`` and scripts can parse.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from sandbox.server import SandboxServer, check_loopback
+
+
+async def serve(port: int, seed: int, host: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with SandboxServer(port=port, seed=seed, host=host) as sb:
+        print(f"sandbox listening on {sb.url} (seed {seed})", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox",
+                                     description="Binance.US-compatible sandbox exchange")
+    parser.add_argument("--port", type=int, default=18100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1", type=check_loopback,
+                        help="loopback address only")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.port, args.seed, args.host))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Clients for the sandbox admin API: ``SandboxAdmin`` (blocking) and ``AsyncSandboxAdmin``.
+
+Both have the same methods; ``AsyncSandboxAdmin``'s return coroutines. Inside an event loop that
+also runs a ``SandboxServer`` use the async client (a blocking call there would deadlock the
+loop); use the blocking one against a ``SandboxThread``, ``SandboxProcess`` or CLI sandbox.
+Amounts may be given as ``Decimal``/``str``/``int``; they travel as strings.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+Amount = Decimal | str | int | float
+
+
+def _amounts(balances: Mapping[str, Amount]) -> dict[str, str]:
+    return {asset: str(amount) for asset, amount in balances.items()}
+
+
+def _some(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class _AdminCalls:
+    """Each admin call as ``self._call(method, path, body)``; subclasses do the I/O."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    def create_key(self, *, can_trade: bool = True, can_withdraw: bool = False,
+                   balances: Mapping[str, Amount] | None = None, api_key: str | None = None,
+                   secret: str | None = None, account_id: int | None = None) -> Any:
+        """-> ``{"api_key", "secret", "account_id", "can_trade", "can_withdraw", ...}``."""
+        return self._call("POST", "/admin/keys", {
+            "can_trade": can_trade, "can_withdraw": can_withdraw,
+            "balances": _amounts(balances or {}),
+            **_some(api_key=api_key, secret=secret, account_id=account_id)})
+
+    def get_key(self, api_key: str) -> Any:
+        """The key's permissions and its account's ``balances`` (Binance shape)."""
+        return self._call("GET", f"/admin/keys/{api_key}")
+
+    def set_key(self, api_key: str, *, can_trade: bool | None = None,
+                can_withdraw: bool | None = None, revoked: bool | None = None,
+                balances: Mapping[str, Amount] | None = None) -> Any:
+        body = _some(can_trade=can_trade, can_withdraw=can_withdraw, revoked=revoked)
+        if balances is not None:
+            body["balances"] = _amounts(balances)
+        return self._call("PATCH", f"/admin/keys/{api_key}", body)
+
+    def delete_key(self, api_key: str) -> Any:
+        return self._call("DELETE", f"/admin/keys/{api_key}")
+
+    def orders(self, *, api_key: str | None = None, symbol: str | None = None) -> Any:
+        """Every order the sandbox accepted (optionally for one key/symbol), oldest first."""
+        query = "&".join(f"{k}={v}" for k, v in _some(api_key=api_key, symbol=symbol).items())
+        return self._call("GET", "/admin/orders" + (f"?{query}" if query else ""))
+
+    def rejections(self) -> Any:
+        return self._call("GET", "/admin/rejections")
+
+    def add_fault(self, endpoint: str = "*", kind: str = "http5xx", *,
+                  count: int | None = None, probability: float | None = None,
+                  seed: int | None = None, latency_ms: int | None = None,
+                  status: int | None = None, json: bool | None = None) -> Any:
+        """Add a rule (see ``sandbox.faults``); -> the rule, with its ``id``."""
+        return self._call("POST", "/admin/faults", {"endpoint": endpoint, "kind": kind, **_some(
+            count=count, probability=probability, seed=seed, latency_ms=latency_ms,
+            status=status, json=json)})
+
+    def faults(self) -> Any:
+        return self._call("GET", "/admin/faults")
+
+    def clear_faults(self) -> Any:
+        return self._call("DELETE", "/admin/faults")
+
+    def set_price(self, symbol: str, price: Amount | None) -> Any:
+        """Pin ``symbol`` (exchange id, e.g. ``"BTCUSDT"``) at ``price``; ``None`` unpins."""
+        return self._call("POST", "/admin/price",
+                          {"symbol": symbol, "price": None if price is None else str(price)})
+
+    def prices(self) -> Any:
+        return self._call("GET", "/admin/price")
+
+    def reset(self, seed: int | None = None) -> Any:
+        return self._call("POST", "/admin/reset", _some(seed=seed))
+
+
+class SandboxAdmin(_AdminCalls):
+    """Blocking admin client: ``SandboxAdmin(url).create_key(balances={"USDT": "100"})``."""
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        with httpx.Client(base_url=self.url, trust_env=False, timeout=self.timeout) as client:
+            response = client.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+class AsyncSandboxAdmin(_AdminCalls):
+    """Async admin client: ``await AsyncSandboxAdmin(url).create_key(...)``."""
+
+    async def _acall(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, trust_env=False,
+                                     timeout=self.timeout) as client:
+            response = await client.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._acall(method, path, body)
