@@ -1,10 +1,194 @@
 """``piggy``: run the stack, trade a test amount, operate the live switch and emergency stop."""
 from __future__ import annotations
 
-import typer
+import asyncio
+import json
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
-from piggy import keys, strategy
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from piggy import client, keys, ops, strategy
+from piggy.stack import Ports, Stack
+from shared.events import TradeLogged
+from shared.settings import ApiSettings, HomeSettings, RedisSettings
 
 app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
 app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
+live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
+app.add_typer(live_app, name="live")
+console = Console()
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise typer.BadParameter(f"{text!r} is not an amount in USD") from exc
+    if not value.is_finite() or value <= 0:
+        raise typer.BadParameter("the amount must be a positive number of USD")
+    return value
+
+
+def _redis_url() -> str:
+    return RedisSettings().redis_url
+
+
+def _print_trade(line: TradeLogged) -> None:
+    color = {"LIVE": "bold red", "PAPER": "cyan"}.get(line.mode.value, "yellow")
+    console.print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.symbol} "
+                  f"${line.amount_usd} user={line.user_id} intent={line.intent_id} "
+                  f"order={line.order_id or '-'} corr={line.correlation_id}"
+                  + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
+
+
+def _run_stack(once: bool, demo: bool) -> None:
+    home = HomeSettings().home
+    redis_settings = RedisSettings()
+    env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
+    stack = Stack(home=home, ports=Ports(api=ApiSettings().api_port), redis_url=env_url or None,
+                  say=lambda m: console.print(m, highlight=False))
+    console.print("[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1)…")
+    try:
+        took = stack.start()
+        token = client.api_token(ApiSettings(home=stack.home))
+        console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "
+                      f"(docs {stack.api_url}/docs), sandbox {stack.sandbox_url}")
+        console.print(f"API token: {token}  (also in {stack.home / 'api-token'})")
+        if demo:
+            _demo_buy(stack.redis_url or "")
+        if once:
+            return
+        console.print("running; Ctrl-C stops everything")
+        while True:
+            for report in stack.supervise_once():
+                console.print(f"[bold red]{report}[/]")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stack.stop()
+
+
+def _demo_buy(redis_url: str) -> None:
+    console.print("$2 test buy of BTC/USDT for user 'demo'…")
+    intent, line = asyncio.run(ops.test_buy(redis_url, user_id="demo", symbol="BTC/USDT",
+                                            usd=Decimal("2"), exchange="binanceus", timeout_s=20))
+    if line is None:
+        raise RuntimeError(f"no outcome for intent {intent.intent_id} within 20 s")
+    console.print("trade log:")
+    _print_trade(line)
+
+
+@app.command()
+def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0")) -> None:
+    """Start Redis, the sandbox exchange and every service on loopback, supervised."""
+    _run_stack(once, demo=False)
+
+
+@app.command()
+def demo(once: bool = typer.Option(False, "--once", help="run the demo once and exit 0")) -> None:
+    """Start the stack, run the $2 test buy (paper), print the trade log line, keep running."""
+    _run_stack(once, demo=True)
+
+
+@app.command("test-buy")
+def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
+             symbol: str = typer.Option("BTC/USDT"), user: str = typer.Option("demo", "--user"),
+             exchange: str = typer.Option("binanceus"),
+             timeout: float = typer.Option(20.0, help="seconds to wait for the outcome")) -> None:
+    """Publish a test-buy intent and wait for its outcome."""
+    amount = _usd(usd)
+    intent, line = asyncio.run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
+                                            exchange=exchange, timeout_s=timeout))
+    console.print(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
+    if line is None:
+        console.print(f"[yellow]no outcome within {timeout:g}s[/]: is the executor running? "
+                      f"(`piggy trades` shows it once it lands)")
+        raise typer.Exit(1)
+    _print_trade(line)
+    raise typer.Exit(0 if line.status not in ("rejected",) else 2)
+
+
+@app.command()
+def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.Option(20, min=1),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the trade log, newest first."""
+    lines = asyncio.run(ops.trades(_redis_url(), user, limit))
+    if as_json:
+        typer.echo(json.dumps([ln.model_dump(mode="json") for ln in lines], indent=2))
+        return
+    table = Table("time", "mode", "status", "user", "symbol", "side", "usd", "order id", "intent",
+                  "reasons")
+    for ln in lines:
+        table.add_row(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.symbol,
+                      ln.side.value, str(ln.amount_usd), ln.order_id, ln.intent_id, "; ".join(ln.reasons))
+    console.print(table)
+
+
+@app.command()
+def kill(reason: str = typer.Option("emergency stop", help="why")) -> None:
+    """Emergency stop: no live order leaves any executor until `piggy resume`."""
+    asyncio.run(ops.halt(_redis_url(), reason))
+    console.print("[bold red]HALTED[/]: no live order will leave the executor until `piggy resume`")
+
+
+@app.command()
+def resume() -> None:
+    """Lift the emergency stop."""
+    asyncio.run(ops.resume(_redis_url()))
+    console.print("[green]ACTIVE[/]: trading may resume (live still needs every gate)")
+
+
+def _print_status(body: dict[str, object]) -> None:
+    armed = body.get("armed")
+    console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
+                  + f"  {body.get('message', '')}")
+    for gate in body.get("gates", []):  # type: ignore[union-attr]
+        mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
+        console.print(f"  {mark} {gate['gate']:<18} {gate['reason']}")
+
+
+@live_app.command("arm")
+def live_arm(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus"),
+             token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
+                                       help="the LIVE_CONFIRM_TOKEN, when the executor requires one")) -> None:
+    """Arm live trading for a user: only when every other gate is open."""
+    body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
+                                                      "confirmToken": token})
+    _print_status(body)
+    raise typer.Exit(0 if body.get("ok") else 1)
+
+
+@live_app.command("disarm")
+def live_disarm(user: str = typer.Option(..., "--user")) -> None:
+    """Disarm live trading for a user (always works)."""
+    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}))
+
+
+@live_app.command("status")
+def live_status(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus")) -> None:
+    """Every gate, open or closed, with its reason."""
+    _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
+
+
+@app.command("sandbox")
+def sandbox(port: int = typer.Option(18000), seed: int = typer.Option(1)) -> None:
+    """Run the sandbox exchange (Binance.US-compatible) on 127.0.0.1:PORT."""
+    import runpy
+    import sys
+
+    sys.argv = ["sandbox", "--port", str(port), "--seed", str(seed)]
+    runpy.run_module("sandbox", run_name="__main__")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,13 @@ from shared.events import DeadLetter, adapter
 log = logging.getLogger("piggy.bus")
 
 Handler = Callable[[Any], Awaitable[Any]]
+
+_delivery: ContextVar[int] = ContextVar("piggy_delivery", default=1)
+
+
+def delivery_count() -> int:
+    """How many times the entry being handled has been delivered (1 = first time)."""
+    return _delivery.get()
 
 
 def consumer_name(service: str, instance_id: str = "") -> str:
@@ -80,6 +88,7 @@ class Bus:
                 except (ValidationError, ValueError, TypeError) as exc:
                     await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
                     return None
+                _delivery.set(max(deliveries, 1))
                 try:
                     result = await handler(event)
                 except Exception as exc:

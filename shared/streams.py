@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INTENTS = "piggy:intents"
+DECISIONS = "piggy:intents:decisions"
 ORDER_REQUESTS = "piggy:orders:requested"
 ORDER_EVENTS = "piggy:orders:events"
 TRADES = "piggy:trades"
@@ -25,6 +26,7 @@ STREAMS: dict[str, StreamSpec] = {
     s.name: s
     for s in (
         StreamSpec(INTENTS, 100_000),
+        StreamSpec(DECISIONS, 100_000),
         StreamSpec(ORDER_REQUESTS, 100_000),
         StreamSpec(ORDER_EVENTS, 100_000),
         StreamSpec(TRADES, 1_000_000),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aredis
+from redis.client import NEVER_DECODE
 
 from shared import streams
 from shared.bus import decode_entry
@@ -17,7 +18,7 @@ async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: st
     last = "+"
     remaining = scan
     while remaining > 0 and len(out) < limit:
-        batch = await redis.xrevrange(streams.TRADES, max=last, count=min(500, remaining))
+        batch = await xrevrange_raw(redis, streams.TRADES, last, min(500, remaining))
         if not batch:
             break
         for entry_id, fields in batch:
@@ -34,3 +35,10 @@ async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: st
         remaining -= len(batch)
         last = "(" + (batch[-1][0].decode() if isinstance(batch[-1][0], bytes) else batch[-1][0])
     return out
+
+
+async def xrevrange_raw(redis: aredis.Redis, stream: str, last: str, count: int) -> list[Any]:
+    """XREVRANGE without decoding, so it works on clients with ``decode_responses=True``
+    (faststream's entries are binary)."""
+    return await redis.execute_command("XREVRANGE", stream, last, "-", "COUNT", count,
+                                       **{NEVER_DECODE: True})

@@ -1,0 +1,68 @@
+"""What the CLI does against Redis directly: publish an intent and wait, read the log, halt."""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from shared import state, streams, tradelog
+from shared.bus import Bus
+from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
+
+
+async def test_buy(redis_url: str, *, user_id: str, symbol: str, usd: Decimal, exchange: str,
+                   timeout_s: float, side: Side = Side.BUY, source: str = "test-buy",
+                   intent_id: str | None = None) -> tuple[OrderIntent, TradeLogged | None]:
+    """Publish one intent and wait (bounded) for its trade-log line."""
+    bus = Bus(redis_url, "cli")
+    await bus.broker.connect()
+    try:
+        fields = {"intent_id": intent_id} if intent_id else {}
+        intent = OrderIntent(user_id=user_id, symbol=symbol, amount_usd=usd, exchange=exchange,
+                             side=side, source=source, **fields)
+        await bus.publish(intent, streams.INTENTS)
+        return intent, await wait_outcome(bus, intent.intent_id, timeout_s)
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()
+
+
+async def wait_outcome(bus: Bus, intent_id: str, timeout_s: float) -> TradeLogged | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = await tradelog.read(bus.redis, intent_id=intent_id, limit=1, scan=2000)
+        if lines:
+            return lines[0]
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def trades(redis_url: str, user_id: str | None, limit: int) -> list[TradeLogged]:
+    bus = Bus(redis_url, "cli")
+    try:
+        return await tradelog.read(bus.redis, user_id=user_id, limit=limit)
+    finally:
+        await bus.redis.aclose()
+
+
+async def halt(redis_url: str, reason: str) -> None:
+    """The emergency stop straight in Redis: works with the API or any service down."""
+    bus = Bus(redis_url, "cli")
+    await bus.broker.connect()
+    try:
+        await state.halt(bus.redis, "cli", reason)
+        await bus.publish(KillSwitchEngaged(by="cli", reason=reason), streams.CONTROL)
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()
+
+
+async def resume(redis_url: str) -> None:
+    bus = Bus(redis_url, "cli")
+    await bus.broker.connect()
+    try:
+        await state.resume(bus.redis)
+        await bus.publish(KillSwitchReleased(by="cli"), streams.CONTROL)
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()

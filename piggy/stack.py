@@ -1,0 +1,185 @@
+"""The embedded stack: Redis, the sandbox exchange and each service as a supervised child.
+
+Every child is started with its own log file under ``<home>/logs`` and stopped by its own
+pid. A child that dies is reported with the end of its log and restarted (a few times).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from piggy.embedded_redis import start_redis
+
+MAX_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Ports:
+    redis: int = 16379
+    sandbox: int = 18000
+    api: int = 8000
+    executor: int = 8001
+    credentials: int = 8002
+    strategy: int = 8003
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    health_url: str
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=self.log_path.open("ab"),
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Stack:
+    home: Path
+    ports: Ports = field(default_factory=Ports)
+    redis_url: str | None = None
+    sandbox: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    say: Callable[[str], None] = print
+    children: list[Child] = field(default_factory=list)
+    redis_proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.api}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.sandbox}"
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start everything and wait until every part answers; returns seconds taken."""
+        began = time.monotonic()
+        self.home = self.home.resolve()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if self.redis_url is None:
+            self.redis_proc = start_redis(self.ports.redis, self.home / "redis", self.logs / "redis.log")
+            self.redis_url = f"redis://127.0.0.1:{self.ports.redis}/0"
+            self.say(f"redis       started (pid {self.redis_proc.pid}) at {self.redis_url}")
+        else:
+            self.say(f"redis       using PIGGY_REDIS_URL {self.redis_url}")
+        self.children = self._plan()
+        for child in self.children:
+            child.start()
+            assert child.proc is not None
+            self.say(f"{child.name:<11} started (pid {child.proc.pid}); log {child.log_path}")
+        self._wait_healthy(began + timeout)
+        return time.monotonic() - began
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"PIGGY_REDIS_URL": self.redis_url or "", "PIGGY_HOME": str(self.home),
+                    "PIGGY_API_PORT": str(self.ports.api), "PYTHONUNBUFFERED": "1"})
+        if self.sandbox:
+            env["PIGGY_BINANCEUS_URL"] = self.sandbox_url
+        env.update(self.extra_env)
+        return env
+
+    def _plan(self) -> list[Child]:
+        py = sys.executable
+        plan: list[tuple[str, str, int, str]] = []
+        if self.sandbox:
+            plan.append(("sandbox", "sandbox", self.ports.sandbox, "/api/v3/time"))
+        plan += [("gateway", "services.gateway", self.ports.api, "/healthz"),
+                 ("executor", "services.executor", self.ports.executor, "/healthz"),
+                 ("credentials", "services.credentials", self.ports.credentials, "/healthz"),
+                 ("strategy", "services.strategy", self.ports.strategy, "/healthz")]
+        children = []
+        for name, module, port, path in plan:
+            if importlib.util.find_spec(f"{module}.__main__") is None:
+                continue
+            env = self.env() | {"PIGGY_HEALTH_PORT": str(port)}
+            argv = [py, "-m", module]
+            if name == "sandbox":
+                argv += ["--port", str(port), "--seed", env.get("PIGGY_SANDBOX_SEED", "1")]
+            children.append(Child(name, argv, f"http://127.0.0.1:{port}{path}", env,
+                                  self.logs / f"{name}.log"))
+        return children
+
+    def _wait_healthy(self, deadline: float) -> None:
+        pending = {c.name: c for c in self.children}
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                for name, child in list(pending.items()):
+                    if child.proc is not None and child.proc.poll() is not None:
+                        raise RuntimeError(f"{name} exited with {child.proc.returncode} while starting:\n"
+                                           f"{child.log_tail()}")
+                    try:
+                        if client.get(child.health_url).status_code == 200:
+                            self.say(f"{name:<11} healthy at {child.health_url}")
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not healthy in time: {', '.join(pending)}")
+                time.sleep(0.05)
+
+    def supervise_once(self) -> list[str]:
+        """Report (and restart) children that died; returns the reports."""
+        reports = []
+        for child in self.children:
+            if child.proc is None or child.proc.poll() is None:
+                continue
+            code = child.proc.returncode
+            if child.restarts >= MAX_RESTARTS:
+                reports.append(f"{child.name} died again (exit {code}); not restarting after "
+                               f"{MAX_RESTARTS} restarts. Last log lines:\n{child.log_tail()}")
+                child.proc = None
+                continue
+            child.restarts += 1
+            reports.append(f"{child.name} died (exit {code}); restarting ({child.restarts}/"
+                           f"{MAX_RESTARTS}). Last log lines:\n{child.log_tail()}")
+            child.start()
+        return reports
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+            self.say(f"{child.name:<11} stopped")
+        if self.redis_proc is not None and self.redis_proc.poll() is None:
+            self.redis_proc.terminate()
+            try:
+                self.redis_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.redis_proc.kill()
+            self.say("redis       stopped")

@@ -1,0 +1,104 @@
+"""Arming, disarming and the live status, answered over the bus; auto-disarm watchdog."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+
+from services.executor import gates
+from services.executor.context import ExecutorContext
+from services.executor.gates import Gate
+from services.executor.handlers import log_note
+from services.executor.snapshot import gate_inputs
+from shared import state, streams
+from shared.events import (
+    ArmLive,
+    CredentialsRevoked,
+    DisarmLive,
+    GateView,
+    LiveArmed,
+    LiveDisarmed,
+    LiveStatus,
+    QueryLive,
+)
+from shared.state import ARMED
+
+log = logging.getLogger("piggy.executor.live")
+
+# A bus request that timed out still runs later; an arm that old must not take effect.
+ARM_COMMAND_TTL_S = 30.0
+
+
+def _status(user_id: str, armed: bool, results: list[gates.GateResult], ok: bool,
+            message: str) -> LiveStatus:
+    return LiveStatus(user_id=user_id, armed=armed, ok=ok, message=message,
+                      gates=[GateView(**r.as_dict()) for r in results],  # type: ignore[arg-type]
+                      closed=[f"{r.gate.value}: {r.reason}" for r in results if not r.open])
+
+
+def _token_ok(ctx: ExecutorContext, given_sha256: str) -> bool:
+    expected = ctx.settings.live_confirm_token
+    if expected is None:
+        return True
+    digest = hashlib.sha256(expected.get_secret_value().encode()).hexdigest()
+    return hmac.compare_digest(digest, given_sha256)
+
+
+async def on_command(ctx: ExecutorContext, cmd: ArmLive | DisarmLive | QueryLive) -> LiveStatus:
+    if isinstance(cmd, DisarmLive):
+        await disarm(ctx, cmd.user_id, cmd.reason)
+        results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, "binanceus"), include_amount=False)
+        return _status(cmd.user_id, False, results, True, "live trading disarmed")
+    results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, cmd.exchange), include_amount=False)
+    armed = next(r.open for r in results if r.gate is Gate.ARMED)
+    if isinstance(cmd, QueryLive):
+        return _status(cmd.user_id, armed, results, True, "armed" if armed else "not armed")
+    blocking = gates.closed(results, ignore=frozenset({Gate.ARMED}))
+    if ctx.clock() - cmd.ts.timestamp() > ARM_COMMAND_TTL_S:
+        return _status(cmd.user_id, armed, results, False,
+                       "arm request expired before the executor got it; ask again")
+    if not _token_ok(ctx, cmd.confirm_token_sha256):
+        return _status(cmd.user_id, armed, results, False,
+                       "confirm token missing or wrong (LIVE_CONFIRM_TOKEN is set)")
+    if blocking:
+        return _status(cmd.user_id, armed, results, False,
+                       f"cannot arm: {len(blocking)} gate(s) closed: "
+                       + "; ".join(f"{r.gate.value}: {r.reason}" for r in blocking))
+    await ctx.bus.redis.hset(ARMED, cmd.user_id, str(ctx.clock()))
+    await ctx.bus.publish(LiveArmed(user_id=cmd.user_id), streams.CONTROL)
+    results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, cmd.exchange), include_amount=False)
+    return _status(cmd.user_id, True, results, True, "LIVE trading armed")
+
+
+async def disarm(ctx: ExecutorContext, user_id: str, reason: str) -> bool:
+    """Disarm one user; the event and the trade-log line come once, from whoever removed it."""
+    if not await ctx.bus.redis.hdel(ARMED, user_id):
+        return False
+    await ctx.bus.publish(LiveDisarmed(user_id=user_id, reason=reason), streams.CONTROL)
+    await log_note(ctx, user_id, "disarmed", reason)
+    log.warning("live disarmed for %s: %s", user_id, reason)
+    return True
+
+
+async def on_credentials(ctx: ExecutorContext, event: object) -> None:
+    if isinstance(event, CredentialsRevoked):
+        await disarm(ctx, event.user_id, f"credentials revoked: {event.reason}")
+
+
+async def watch_heartbeat(ctx: ExecutorContext, every_s: float = 0.5) -> None:
+    """Disarm everyone while the gateway heartbeat is stale (unless a direct path exists)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if ctx.direct is not None or not await ctx.bus.redis.hlen(ARMED):
+                continue
+            beat = await state.freshest_heartbeat(ctx.bus.redis)
+            age = None if beat is None else ctx.clock() - beat
+            if age is None or age > ctx.settings.heartbeat_max_age_s:
+                why = ("gateway heartbeat lost" if age is None
+                       else f"gateway heartbeat is {age:.1f}s old (limit {ctx.settings.heartbeat_max_age_s:g}s)")
+                for user_id in await ctx.bus.redis.hkeys(ARMED):
+                    await disarm(ctx, user_id, why)
+        except Exception:
+            log.exception("heartbeat watchdog failed; retrying")
