@@ -1,0 +1,127 @@
+"""Placing an order through a ccxt client with a client order id, and finding it again.
+
+Used by the gateway and by the executor's direct path, so it knows nothing of either: give it
+a ccxt async client, the ccxt market dict and a client order id.
+
+* A USD amount becomes a quote-quantity market order (``quoteOrderQty``), sent once.
+* A placement is never retried blind. After a timeout, a dropped connection, a 5xx, an
+  "execution status unknown" answer, an empty answer or a "Duplicate order sent" refusal, the
+  order is looked up by its client order id, and what the exchange has is the result.
+* Reads (the lookup here; balances, tickers, markets elsewhere) retry transient errors with
+  backoff through ``retry_read``, the one retry loop of the project's exchange code.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import ccxt
+
+from shared.events import RejectCategory
+from shared.exchange_errors import Classified, classify, is_ambiguous, is_transient
+
+log = logging.getLogger("piggy.orders")
+T = TypeVar("T")
+Outcome = Literal["placed", "rejected", "unknown"]
+
+
+@dataclass(frozen=True)
+class PlacementResult:
+    """``placed``: ``order`` is the exchange's (ccxt-parsed) order. ``rejected``: the exchange
+    has no such order; ``error`` says why. ``unknown``: the order may exist and could not be
+    looked up; whoever retries must look it up first."""
+
+    outcome: Outcome
+    client_order_id: str
+    order: dict[str, Any] | None = None
+    error: Classified | None = None
+    looked_up: bool = False
+    rtt_ms: float | None = None
+
+    @property
+    def order_id(self) -> str:
+        return str((self.order or {}).get("id") or "")
+
+
+async def retry_read(call: Callable[[], Awaitable[T]], *, attempts: int = 3,
+                     base_delay: float = 0.2, max_delay: float = 2.0,
+                     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> T:
+    """Run a read, retrying transient exchange errors with exponential backoff."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+            log.info("transient %s on read (attempt %d/%d), retrying in %.2fs",
+                     type(exc).__name__, attempt, attempts, delay)
+            await sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def lookup_order(client: Any, symbol: str, client_order_id: str, *,
+                       attempts: int = 3) -> dict[str, Any] | None:
+    """The exchange's order with this client order id, or None if it has none."""
+    try:
+        order = await retry_read(
+            lambda: client.fetch_order(None, symbol, {"origClientOrderId": client_order_id}),
+            attempts=attempts)
+    except ccxt.OrderNotFound:
+        return None
+    return order if order and order.get("id") else None
+
+
+def order_params(amount_usd: Decimal, client_order_id: str) -> dict[str, str]:
+    return {"quoteOrderQty": format(amount_usd, "f"), "newClientOrderId": client_order_id}
+
+
+async def place_order(client: Any, market: dict[str, Any], side: str, amount_usd: Decimal,
+                      client_order_id: str, *, lookup_tries: int = 3,
+                      lookup_delay: float = 0.25) -> PlacementResult:
+    """Send one quote-quantity market order; resolve any ambiguity by lookup, never by resend."""
+    symbol = market["symbol"]
+    started = time.perf_counter()
+    try:
+        order = await client.create_order(symbol, "market", side, None, None,
+                                          order_params(amount_usd, client_order_id))
+    except Exception as exc:
+        rtt = (time.perf_counter() - started) * 1000
+        if not is_ambiguous(exc):
+            return PlacementResult("rejected", client_order_id, error=classify(exc), rtt_ms=rtt)
+        log.warning("placement of %s on %s ended with %s; looking it up by client order id",
+                    client_order_id, symbol, type(exc).__name__)
+        return await _resolve(client, symbol, client_order_id, classify(exc), rtt,
+                              lookup_tries, lookup_delay)
+    rtt = (time.perf_counter() - started) * 1000
+    if not order or not order.get("id"):  # a 200 with an empty or unparseable body
+        empty = Classified(RejectCategory.UNAVAILABLE, "", "empty answer to the order request")
+        return await _resolve(client, symbol, client_order_id, empty, rtt,
+                              lookup_tries, lookup_delay)
+    return PlacementResult("placed", client_order_id, order=order, rtt_ms=rtt)
+
+
+async def _resolve(client: Any, symbol: str, cid: str, cause: Classified, rtt: float,
+                   tries: int, delay: float) -> PlacementResult:
+    for attempt in range(1, tries + 1):
+        try:
+            found = await lookup_order(client, symbol, cid)
+        except Exception as exc:
+            why = classify(exc)
+            return PlacementResult("unknown", cid, error=Classified(
+                RejectCategory.UNAVAILABLE, cause.code or why.code,
+                f"order status unknown after '{cause.message}'; lookup failed: {why.message}"),
+                looked_up=True, rtt_ms=rtt)
+        if found is not None:
+            return PlacementResult("placed", cid, order=found, looked_up=True, rtt_ms=rtt)
+        if attempt < tries:
+            await asyncio.sleep(delay)
+    return PlacementResult("rejected", cid, error=Classified(
+        cause.category if cause.category != RejectCategory.UNKNOWN else RejectCategory.UNAVAILABLE,
+        cause.code, f"{cause.message} (the exchange has no order with client id {cid}; "
+                    "not re-sent)"), looked_up=True, rtt_ms=rtt)
