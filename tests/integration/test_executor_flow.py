@@ -1,0 +1,150 @@
+"""The executor against a real Redis: paper fills, exactly-once, dead letters, arming, caps."""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+import pytest
+
+from piggy.ops import wait_outcome
+from services.executor.routing import client_order_id
+from shared import state, streams, tradelog
+from shared.bus import decode_entry
+from shared.events import ArmLive, LiveStatus, OrderIntent, QueryLive
+from shared.settings import ExecutorSettings
+from tests.support.inprocess import client_bus, executor
+
+pytestmark = pytest.mark.integration
+
+
+async def _entries(redis, stream: str) -> list[dict]:
+    raw = await redis.execute_command("XRANGE", stream, "-", "+", NEVER_DECODE=True)
+    return [decode_entry(fields) for _id, fields in raw]
+
+
+async def _make_live_ready(redis, user: str) -> None:
+    """Every gate but arming open: validated keys and a fresh gateway heartbeat."""
+    await state.set_credential_status(redis, user, "binanceus", {"status": "validated", "can_trade": True})
+    await state.record_heartbeat(redis, "gateway-test", time.time())
+
+
+async def test_paper_fill_names_every_closed_gate_and_keeps_the_correlation_id(redis_url: str) -> None:
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        await state.set_last_price(bus.redis, "binanceus", "BTC/USDT", Decimal("40000"))
+        intent = OrderIntent(user_id="alice", symbol="BTC/USDT", amount_usd=Decimal("2"), source="test-buy")
+        await bus.publish(intent, streams.INTENTS)
+        line = await wait_outcome(bus, intent.intent_id, 10)
+        assert line is not None
+        assert line.mode.value == "PAPER" and line.status == "filled"
+        assert line.order_id == f"paper-{intent.intent_id}"
+        assert line.correlation_id == intent.correlation_id
+        assert line.price == Decimal("40000") and line.filled == Decimal("0.00005")
+        closed = {r.split(":")[0] for r in line.reasons}
+        assert closed == {"allow_live", "credentials", "gateway_heartbeat", "armed"}
+        decisions = await _entries(bus.redis, streams.DECISIONS)
+        assert [d["correlation_id"] for d in decisions] == [intent.correlation_id]
+
+
+async def test_intent_published_twice_is_filled_once(redis_url: str) -> None:
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        intent = OrderIntent(user_id="bob", symbol="ETH/USDT", amount_usd=Decimal("3"))
+        await bus.publish(intent, streams.INTENTS)
+        await bus.publish(intent, streams.INTENTS)
+        assert await wait_outcome(bus, intent.intent_id, 10) is not None
+        await asyncio.sleep(0.5)
+        lines = await tradelog.read(bus.redis, intent_id=intent.intent_id)
+        assert len(lines) == 1
+
+
+async def test_malformed_entries_are_dead_lettered_and_consumption_goes_on(redis_url: str) -> None:
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        await bus.redis.xadd(streams.INTENTS, {"junk": "not an intent"})
+        await bus.broker.publish(b"\x00\xffnot json", stream=streams.INTENTS)
+        await bus.broker.publish({"type": "OrderIntent", "user_id": "u", "symbol": "BTC/USDT",
+                                  "amount_usd": "-5"}, stream=streams.INTENTS)
+        good = OrderIntent(user_id="carol", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        await bus.publish(good, streams.INTENTS)
+        assert await wait_outcome(bus, good.intent_id, 10) is not None
+        dead = await _entries(bus.redis, streams.DEAD_LETTER)
+        assert len(dead) == 3
+        assert all(d["stream"] == streams.INTENTS and d["group"] == "executor" for d in dead)
+        assert any("amount_usd" in d["reason"] for d in dead)
+        pending = await bus.redis.xpending(streams.INTENTS, "executor")
+        assert pending["pending"] == 0
+
+
+async def test_arming_lists_every_closed_gate_and_succeeds_once_they_open(redis_url: str) -> None:
+    settings = ExecutorSettings(allow_live=True)
+    async with executor(redis_url, settings) as ctx, client_bus(redis_url) as bus:
+        refused = LiveStatus.model_validate(await (await bus.broker.request(
+            ArmLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        assert not refused.ok and not refused.armed
+        assert {c.split(":")[0] for c in refused.closed} == {"credentials", "gateway_heartbeat", "armed"}
+        await _make_live_ready(bus.redis, "dave")
+        armed = LiveStatus.model_validate(await (await bus.broker.request(
+            ArmLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        assert armed.ok and armed.armed and armed.closed == []
+        status = LiveStatus.model_validate(await (await bus.broker.request(
+            QueryLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        assert status.armed
+        assert ctx.settings.allow_live
+
+
+async def test_kill_switch_stops_live_routing_and_names_the_gate(redis_url: str) -> None:
+    settings = ExecutorSettings(allow_live=True, paper_enabled=False)
+    async with executor(redis_url, settings), client_bus(redis_url) as bus:
+        await _make_live_ready(bus.redis, "erin")
+        await bus.redis.hset(state.ARMED, "erin", "1")
+        await state.halt(bus.redis, "test", "drill")
+        intents = [OrderIntent(user_id="erin", symbol="BTC/USDT", amount_usd=Decimal("2")) for _ in range(20)]
+        for intent in intents:
+            await bus.publish(intent, streams.INTENTS)
+        for intent in intents:
+            line = await wait_outcome(bus, intent.intent_id, 10)
+            assert line is not None and line.status == "rejected"
+            assert any(r.startswith("kill_switch") for r in line.reasons)
+        assert await _entries(bus.redis, streams.ORDER_REQUESTS) == []
+
+
+async def test_live_intent_is_requested_from_the_gateway_with_a_deterministic_client_order_id(
+        redis_url: str) -> None:
+    async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
+        await _make_live_ready(bus.redis, "fay")
+        await bus.redis.hset(state.ARMED, "fay", "1")
+        intent = OrderIntent(user_id="fay", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        await bus.publish(intent, streams.INTENTS)
+        for _ in range(100):
+            requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+            if requests:
+                break
+            await asyncio.sleep(0.05)
+        assert len(requests) == 1
+        assert requests[0]["live"] is True
+        assert requests[0]["client_order_id"] == client_order_id(intent.intent_id)
+        assert requests[0]["correlation_id"] == intent.correlation_id
+
+
+async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_url: str) -> None:
+    settings = ExecutorSettings(allow_live=True, paper_enabled=False, daily_cap_usd=Decimal("20"))
+    async with executor(redis_url, settings, "exec-a"), executor(redis_url, settings, "exec-b"), \
+            client_bus(redis_url) as bus:
+        await _make_live_ready(bus.redis, "gus")
+        await bus.redis.hset(state.ARMED, "gus", "1")
+        intents = [OrderIntent(user_id="gus", symbol="BTC/USDT", amount_usd=Decimal("3")) for _ in range(40)]
+        for intent in intents:
+            await bus.publish(intent, streams.INTENTS)
+        rejected = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+            lines = await tradelog.read(bus.redis, user_id="gus", limit=100)
+            rejected = sum(1 for ln in lines if ln.status == "rejected")
+            if len(requests) + rejected == len(intents):
+                break
+            await asyncio.sleep(0.1)
+        requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+        assert sum(Decimal(r["amount_usd"]) for r in requests) <= Decimal("20")
+        assert len(requests) == 6 and rejected == 34
+        consumers = {r["requested_by"] for r in requests}
+        assert consumers <= {"exec-a", "exec-b"}
