@@ -8,18 +8,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 
 from sandbox.server import SandboxServer, check_loopback
 
 
-async def serve(port: int, seed: int, host: str) -> None:
+async def serve(port: int, seed: int, host: str, log_requests: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with SandboxServer(port=port, seed=seed, host=host) as sb:
+    async with SandboxServer(port=port, seed=seed, host=host, log_requests=log_requests) as sb:
         print(f"sandbox listening on {sb.url} (seed {seed})", flush=True)
         await stop.wait()
 
@@ -31,8 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1", type=check_loopback,
                         help="loopback address only")
+    parser.add_argument("--log-requests", action="store_true",
+                        help="log every request's method, path, raw query and body to stderr")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.seed, args.host))
+    if args.log_requests:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(args.port, args.seed, args.host, args.log_requests))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def is_loopback(remote: str | None) -> bool:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:
         return {}
     try:
         body = await request.json()

@@ -32,7 +32,7 @@ def _ok(body: Any) -> web.Response:
 
 
 async def _signed(request: web.Request, *, trade: bool = False) -> tuple[ApiKey, dict[str, str]]:
-    body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
+    body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
     st = _state(request)
     return st.keys.authenticate(request.headers.get("X-MBX-APIKEY"),
                                 request.rel_url.raw_query_string, body, st.clock(),

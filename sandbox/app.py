@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from sandbox import admin_routes, api
 from sandbox.errors import BinanceError
@@ -14,6 +15,7 @@ from sandbox.faults import FaultRule
 from sandbox.state import SandboxState
 
 log = logging.getLogger("sandbox")
+wire = logging.getLogger("sandbox.wire")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STOPPING: web.AppKey[asyncio.Event] = web.AppKey("sandbox_stopping", asyncio.Event)
 UNKNOWN = {"code": -1000, "msg": "An unknown error occured while processing the request."}
@@ -34,7 +36,7 @@ async def binance_errors(request: web.Request, handler: Handler) -> web.StreamRe
     except BinanceError as exc:
         return web.Response(status=exc.status, text=json.dumps(exc.body()),
                             content_type="application/json")
-    except web.HTTPException:
+    except (web.HTTPException, ConnectionResetError):
         raise
     except Exception:
         log.exception("sandbox bug while serving %s %s", request.method, request.path)
@@ -77,6 +79,10 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     latency, rule = request.app[api.STATE].faults.pick(request.method, request.path)
     if latency:
+        # The request has fully arrived and will run after the delay even if the client has
+        # given up by then, as on a slow real exchange: a timed-out order may still exist.
+        if request.body_exists:
+            await request.read()
         await _hold(request, latency)
     if rule is None:
         return await handler(request)
@@ -90,8 +96,22 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     return _failure(rule)
 
 
-def build_app(state: SandboxState) -> web.Application:
-    app = web.Application(middlewares=[admin_guard, inject_faults, binance_errors])
+@web.middleware
+async def log_wire(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log each request as it arrived (raw query and body) and the answer's status."""
+    body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+    response = await handler(request)
+    wire.info("%s %s?%s body=%r apikey=%s -> %s", request.method, request.path,
+              request.rel_url.raw_query_string, body,
+              "yes" if "X-MBX-APIKEY" in request.headers else "no", response.status)
+    return response
+
+
+def build_app(state: SandboxState, *, log_requests: bool = False) -> web.Application:
+    middlewares: list[Middleware] = [admin_guard, inject_faults, binance_errors]
+    if log_requests:
+        middlewares.insert(0, log_wire)
+    app = web.Application(middlewares=middlewares)
     app[api.STATE] = state
     app[STOPPING] = asyncio.Event()
     app.add_routes(api.routes)

@@ -5,7 +5,8 @@ Each rule draws from its own ``random.Random(seed)``, so a probabilistic fault f
 same requests for the same seed and request sequence. Latency rules add up and then the request
 continues; of the other kinds, the first matching rule that fires decides the outcome:
 
-* ``latency``       sleep ``latency_ms`` (default 1000), then answer normally
+* ``latency``       sleep ``latency_ms`` (default 1000), then answer normally; the request
+                    takes effect even if the client timed out meanwhile
 * ``http5xx``       answer ``status`` (default 503) plain text, or JSON -1001 with ``json: true``
 * ``rate_limit``    answer ``status`` (default 429; 418 = IP ban) ``{"code":-1003,...}``
 * ``drop``          close the connection without executing the request

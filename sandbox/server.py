@@ -37,8 +37,9 @@ def check_loopback(host: str) -> str:
 
 class SandboxServer:
     def __init__(self, port: int = 0, seed: int = 0, host: str = "127.0.0.1",
-                 state: SandboxState | None = None) -> None:
+                 state: SandboxState | None = None, log_requests: bool = False) -> None:
         self.host = check_loopback(host)
+        self.log_requests = log_requests
         self.port = port
         self.state = state or SandboxState(seed)
         self._runner: web.AppRunner | None = None
@@ -49,7 +50,8 @@ class SandboxServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> SandboxServer:
-        self._runner = web.AppRunner(build_app(self.state), access_log=None)
+        self._runner = web.AppRunner(build_app(self.state, log_requests=self.log_requests),
+                                    access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
         await site.start()
