@@ -131,6 +131,7 @@ class OrderRejected(Event):
     code: str = ""
     message: str
     route: str = "gateway"
+    symbol_id: str = ""
 
 
 class TradeLogged(Event):
@@ -175,6 +176,32 @@ class Heartbeat(Event):
     instance_id: str
     exchanges: dict[str, bool] = Field(default_factory=dict)
     rtt_ms: float | None = None
+
+
+class QueryBalance(Event):
+    """Request (bus request/reply) for a user's balances on one exchange; answered by the
+    gateway with a ``BalanceReport``."""
+
+    type: Literal["QueryBalance"] = "QueryBalance"
+    user_id: str = Field(min_length=1, max_length=64)
+    exchange: str = "binanceus"
+
+
+class AssetBalance(BaseModel):
+    free: Money
+    used: Money
+    total: Money
+    usd: Money | None = None
+
+
+class BalanceReport(BaseModel):
+    user_id: str
+    exchange: str
+    ok: bool
+    balances: dict[str, AssetBalance] = Field(default_factory=dict)
+    total_usd: Money = Decimal(0)
+    error: str = ""
+    category: str = ""
 
 
 # ---- credentials ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ CREDENTIALS = "piggy:credentials"
 CONTROL = "piggy:control"
 DEAD_LETTER = "piggy:deadletter"
 COMMANDS = "piggy:commands:executor"
+BALANCES = "piggy:commands:balances"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec(CONTROL, 10_000),
         StreamSpec(DEAD_LETTER, 100_000),
         StreamSpec(COMMANDS, 10_000),
+        StreamSpec(BALANCES, 10_000),
     )
 }
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -23,19 +24,24 @@ from shared.settings import (
 from shared.vault import Vault, load_master_key
 
 
-def bootstrap(*, redis_url: str | None = None) -> GatewayContext:
-    """Build the gateway's dependencies from the environment; tests may override Redis."""
+def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None = None,
+              gateway: GatewaySettings | None = None, api: ApiSettings | None = None,
+              vault: VaultSettings | None = None, instance_id: str | None = None,
+              extras: dict[str, Any] | None = None) -> GatewayContext:
+    """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "gateway", service.instance_id)
-    vault_settings = VaultSettings(home=HomeSettings().home)
-    api = ApiSettings()
+    bus = Bus(redis_url or RedisSettings().redis_url, "gateway",
+              instance_id if instance_id is not None else service.instance_id)
+    vault_settings = vault or VaultSettings(home=HomeSettings().home)
+    api = api or ApiSettings()
     return GatewayContext(
         bus=bus,
         vault=Vault(bus.redis, load_master_key(vault_settings)),
         api=api,
-        exchange=ExchangeSettings(),
-        gateway=GatewaySettings(),
+        exchange=exchange or ExchangeSettings(),
+        gateway=gateway or GatewaySettings(),
         api_token=load_or_create_token(api),
+        extras=dict(extras or {}),
     )
 
 

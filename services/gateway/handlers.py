@@ -1,16 +1,154 @@
-"""Gateway bus handlers and background loops. Filled in by the gateway work."""
+"""Gateway bus handlers and background loops.
+
+Handlers (thin: decode → core → publish):
+  ORDER_REQUESTS / "gateway"  OrderRequested → orderflow.handle → ORDER_EVENTS
+  BALANCES       / "gateway"  QueryBalance   → balances.fetch_report → reply (BalanceReport)
+Loops: heartbeats (state + HEALTH stream), tickers (TICKERS stream + last prices), markets
+refresh. The exchange pool lives in ``ctx.extras["gateway"]`` and is closed in ``stop``.
+"""
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.gateway import balances, orderflow
+from services.gateway.cids import CidMarkers
 from services.gateway.context import GatewayContext
+from services.gateway.exchanges import ExchangePool
+from shared import state, streams
+from shared.exchange import UnknownSymbol, make_exchange, to_decimal
+from shared.events import Heartbeat, OrderRequested, QueryBalance, Ticker
+
+log = logging.getLogger("piggy.gateway")
+DEFAULT_EXCHANGES = ("binanceus",)
+
+
+@dataclass
+class Runtime:
+    pool: ExchangePool
+    markers: CidMarkers
+    instance_id: str
+    exchanges: tuple[str, ...] = DEFAULT_EXCHANGES
+    clock: Callable[[], float] = time.time
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    last_beat: float | None = None
+
+    @property
+    def loops_alive(self) -> bool:
+        return bool(self.tasks) and not any(t.done() for t in self.tasks)
+
+
+def runtime(ctx: GatewayContext) -> Runtime:
+    return ctx.extras["gateway"]
 
 
 def register(ctx: GatewayContext) -> None:
-    """Declare subscribers on ``ctx.bus`` (before the broker starts)."""
+    """Build the exchange pool and declare subscribers on ``ctx.bus`` (before the broker starts).
+
+    ``ctx.extras`` may carry ``exchange_factory`` (a ``make_exchange``-shaped callable),
+    ``clock`` and ``exchanges`` (the exchanges for tickers and heartbeats) to override defaults.
+    """
+    clock = ctx.extras.get("clock", time.time)
+    pool = ExchangePool(ctx.exchange, ctx.vault,
+                        factory=ctx.extras.get("exchange_factory", make_exchange))
+    stale = 2 * ctx.exchange.exchange_timeout_ms / 1000 + 5
+    rt = Runtime(pool=pool, instance_id=ctx.bus.consumer, clock=clock,
+                 markers=CidMarkers(ctx.bus.redis, ctx.bus.consumer, stale_after_s=stale,
+                                    clock=clock),
+                 exchanges=tuple(ctx.extras.get("exchanges", DEFAULT_EXCHANGES)))
+    ctx.extras["gateway"] = rt
+    deps = orderflow.OrderDeps(pool=pool, redis=ctx.bus.redis, markers=rt.markers)
+
+    @ctx.bus.consume(streams.ORDER_REQUESTS, "gateway", OrderRequested)
+    async def on_order_requested(request: OrderRequested) -> None:
+        outcome = await orderflow.handle(request, deps)
+        await ctx.bus.publish(outcome, streams.ORDER_EVENTS)
+
+    @ctx.bus.consume(streams.BALANCES, "gateway", QueryBalance)
+    async def on_query_balance(query: QueryBalance) -> dict[str, Any]:
+        report = await balances.fetch_report(pool, ctx.bus.redis, query.user_id, query.exchange)
+        return report.model_dump(mode="json")
 
 
 async def start(ctx: GatewayContext) -> None:
-    """Start background loops (heartbeats, tickers)."""
+    """Start background loops (heartbeats, tickers, markets refresh)."""
+    rt = runtime(ctx)
+    settings = ctx.gateway
+    rt.tasks = [
+        asyncio.create_task(_every(settings.heartbeat_interval_s, lambda: beat(ctx), "heartbeat")),
+        asyncio.create_task(_every(settings.ticker_interval_s, lambda: tickers(ctx), "tickers")),
+        asyncio.create_task(_every(settings.markets_refresh_s, rt.pool.refresh_markets,
+                                   "markets", first_delay=settings.markets_refresh_s)),
+    ]
 
 
 async def stop(ctx: GatewayContext) -> None:
     """Stop background loops and close exchange clients."""
+    rt = ctx.extras.get("gateway")
+    if rt is None:
+        return
+    for task in rt.tasks:
+        task.cancel()
+    await asyncio.gather(*rt.tasks, return_exceptions=True)
+    await rt.pool.close()
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[Any]], name: str, *,
+                 first_delay: float = 0.0) -> None:
+    """Run ``job`` every ``interval`` seconds; a failing run is logged and never ends the loop."""
+    await asyncio.sleep(first_delay)
+    while True:
+        started = time.monotonic()
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s loop: %s: %s", name, type(exc).__name__, str(exc)[:200])
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+async def beat(ctx: GatewayContext) -> None:
+    rt = runtime(ctx)
+    now = rt.clock()
+    rtts = [rt.pool.rtt_ms[e] for e in rt.exchanges if e in rt.pool.rtt_ms]
+    await state.record_heartbeat(ctx.bus.redis, rt.instance_id, now)
+    await ctx.bus.publish(Heartbeat(service="gateway", instance_id=rt.instance_id,
+                                    exchanges={e: bool(rt.pool.reachable.get(e))
+                                               for e in rt.exchanges},
+                                    rtt_ms=max(rtts) if rtts else None), streams.HEALTH)
+    rt.last_beat = now
+
+
+async def tickers(ctx: GatewayContext) -> None:
+    """Fetch the subscribed symbols' tickers (public endpoint) and publish them."""
+    rt = runtime(ctx)
+    for exchange in rt.exchanges:
+        public = await rt.pool.public(exchange)
+        markets = []
+        for symbol in ctx.gateway.ticker_symbols:
+            try:
+                markets.append(await rt.pool.market(exchange, symbol))
+            except UnknownSymbol as exc:
+                log.warning("ticker symbol skipped: %s", exc)
+        if not markets:
+            continue
+        symbols = [m["symbol"] for m in markets]
+        found = await rt.pool.read(exchange, lambda p=public, s=symbols: p.fetch_tickers(s))
+        for market in markets:
+            ticker = found.get(market["symbol"])
+            last = (ticker or {}).get("last") or (ticker or {}).get("close")
+            if not last:
+                continue
+            price = to_decimal(last)
+            for name in {market["symbol"], market["id"]}:
+                await state.set_last_price(ctx.bus.redis, exchange, name, price)
+            bid, ask = ticker.get("bid"), ticker.get("ask")
+            await ctx.bus.publish(Ticker(exchange=exchange, symbol=market["symbol"],
+                                         symbol_id=market["id"], last=price,
+                                         bid=to_decimal(bid) if bid else None,
+                                         ask=to_decimal(ask) if ask else None), streams.TICKERS)
