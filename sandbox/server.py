@@ -51,9 +51,9 @@ class SandboxServer:
 
     async def start(self) -> SandboxServer:
         self._runner = web.AppRunner(build_app(self.state, log_requests=self.log_requests),
-                                    access_log=None)
+                                    access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = getattr(site, "_server", None)
         if self.port == 0 and server is not None and server.sockets:
