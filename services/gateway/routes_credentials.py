@@ -1,12 +1,185 @@
-"""Credential routes (``/api/credentials``). Filled in by the credentials work."""
+"""Credential routes (``/api/credentials``): save encrypted, wait for validation, status, delete.
+
+The body is parsed here rather than by FastAPI, so a 422 names the field without echoing any
+input back (FastAPI's default error body would quote the submitted secret).
+"""
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from services.gateway.context import GatewayContext
+from shared import state, streams
+from shared.events import CredentialsRevoked, CredentialsSubmitted, new_id, utcnow
+from shared.exchange import SUPPORTED
+from shared.vault import ApiKeyPair, mask, vault_ref
 
-router = APIRouter()
+router = APIRouter(prefix="/api/credentials", tags=["credentials"])
+
+USER_ID = r"^[A-Za-z0-9_.@-]{1,64}$"
+POLL_S = 0.02
+Exchange = Literal["binanceus", "binance", "kraken", "coinbase"]
+UserIdPath = Annotated[str, Path(pattern=USER_ID)]
+ExchangeQuery = Annotated[Exchange | None, Query()]
+
+
+class CredentialsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    user_id: str | None = Field(default=None, alias="userId", pattern=USER_ID)
+    exchange: Exchange
+    api_key: str = Field(alias="apiKey", min_length=4, max_length=256, pattern=r"^\S+$")
+    api_secret: SecretStr = Field(alias="apiSecret", min_length=4, max_length=512)
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"ok": False, "detail": errors,
+                         "error": "; ".join(f"{e['field']}: {e['msg']}" for e in errors)},
+                        status_code=422)
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors(include_url=False, include_input=False, include_context=False):
+        name = ".".join(str(p) for p in e["loc"]) or "body"
+        out.append({"field": name, "loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]})
+    return out
+
+
+def _view(user_id: str, exchange: str, status: dict[str, str]) -> dict[str, Any]:
+    state_ = status.get("status", "missing") or "missing"
+    validated = status.get("validated") == "1"
+    can_trade = status.get("can_trade") == "1"
+    return {
+        "ok": validated and can_trade,
+        "validated": validated,
+        "canTrade": can_trade,
+        "canWithdraw": status.get("can_withdraw") == "1",
+        "status": state_,
+        "error": status.get("error") or None,
+        "reasonCode": status.get("reason_code") or None,
+        "warning": status.get("warning") or None,
+        "userId": user_id,
+        "exchange": exchange,
+        "apiKeyMasked": status.get("api_key_masked", ""),
+        "checkedAt": status.get("checked_at") or None,
+    }
+
+
+def _ctx(request: Request) -> GatewayContext:
+    return request.app.state.ctx
+
+
+async def _wait_outcome(ctx: GatewayContext, user_id: str, exchange: str,
+                        correlation_id: str) -> dict[str, str]:
+    """Poll the status hash until the credentials service has written this submission's outcome."""
+    deadline = time.monotonic() + ctx.api.reply_timeout_s
+    while True:
+        status = await state.credential_status(ctx.bus.redis, user_id, exchange)
+        if status.get("correlation_id") != correlation_id:
+            return status  # superseded by a newer submission or a delete
+        if status.get("status") != "pending" or time.monotonic() >= deadline:
+            return status
+        await asyncio.sleep(POLL_S)
+
+
+@router.post("")
+async def submit_credentials(request: Request) -> JSONResponse:
+    ctx = _ctx(request)
+    try:
+        raw = json.loads(await request.body() or b"null")
+    except ValueError:
+        return _unprocessable([{"field": "body", "loc": ["body"], "msg": "body is not valid JSON",
+                                "type": "json_invalid"}])
+    try:
+        body = CredentialsIn.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        return _unprocessable(_field_errors(exc))
+    user_id = body.user_id or str(uuid.uuid4())
+    masked = mask(body.api_key)
+    correlation_id = new_id()
+    ref = await ctx.vault.put(user_id, body.exchange,
+                              ApiKeyPair(body.api_key, body.api_secret.get_secret_value()))
+    await state.set_credential_status(ctx.bus.redis, user_id, body.exchange, {
+        "status": "pending", "validated": False, "can_trade": False, "can_withdraw": False,
+        "error": "", "reason_code": "", "warning": "", "api_key_masked": masked,
+        "exchange": body.exchange, "submitted_at": utcnow().isoformat(), "checked_at": "",
+        "correlation_id": correlation_id,
+    })
+    await ctx.bus.publish(CredentialsSubmitted(user_id=user_id, exchange=body.exchange,
+                                               vault_ref=ref, api_key_masked=masked,
+                                               correlation_id=correlation_id), streams.CREDENTIALS)
+    status = await _wait_outcome(ctx, user_id, body.exchange, correlation_id)
+    view = _view(user_id, body.exchange, status)
+    if view["status"] == "pending":
+        view["error"] = None
+        view["message"] = ("validation still running; see GET /api/credentials/"
+                           f"{user_id} for the result")
+    return JSONResponse(view, status_code=202 if view["status"] == "pending" else 200)
+
+
+async def _statuses(ctx: GatewayContext, user_id: str,
+                    exchange: str | None) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for ex in [exchange] if exchange else SUPPORTED:
+        status = await state.credential_status(ctx.bus.redis, user_id, ex)
+        if status or await ctx.vault.masked(vault_ref(user_id, ex)) is not None:
+            found[ex] = status
+    return found
+
+
+def _not_found(user_id: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "status": "missing", "userId": user_id,
+                         "detail": f"no credentials for user {user_id}"}, status_code=404)
+
+
+@router.get("/{user_id}")
+async def credentials_status(
+    request: Request,
+    user_id: UserIdPath,
+    exchange: ExchangeQuery = None,
+) -> JSONResponse:
+    found = await _statuses(_ctx(request), user_id, exchange)
+    if not found:
+        return _not_found(user_id)
+    views = [_view(user_id, ex, st) for ex, st in found.items()]
+    primary = next((v for v in views if v["exchange"] == "binanceus"), views[0])
+    return JSONResponse({**primary, "credentials": views})
+
+
+@router.delete("/{user_id}")
+async def delete_credentials(
+    request: Request,
+    user_id: UserIdPath,
+    exchange: ExchangeQuery = None,
+) -> JSONResponse:
+    ctx = _ctx(request)
+    found = await _statuses(ctx, user_id, exchange)
+    if not found:
+        return _not_found(user_id)
+    reason = "deleted by the user"
+    for ex in found:
+        correlation_id = new_id()
+        await ctx.vault.delete(vault_ref(user_id, ex))
+        await state.set_credential_status(ctx.bus.redis, user_id, ex, {
+            "status": "revoked", "validated": False, "can_trade": False, "error": reason,
+            "reason_code": "deleted", "warning": "", "checked_at": utcnow().isoformat(),
+            "correlation_id": correlation_id,
+        })
+        await ctx.bus.publish(CredentialsRevoked(user_id=user_id, exchange=ex, reason=reason,
+                                                 correlation_id=correlation_id),
+                              streams.CREDENTIALS)
+    return JSONResponse({"ok": True, "userId": user_id, "status": "revoked",
+                         "deleted": sorted(found)})
 
 
 def register(ctx: GatewayContext) -> None:
-    """Subscribe to what these routes wait for (credential outcomes)."""
+    """Nothing to subscribe: replies are read from the status hash the credentials service
+    writes, guarded by the submission's correlation id (works with any number of replicas)."""
