@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 
@@ -65,7 +66,7 @@ class SandboxServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> SandboxServer:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -99,7 +100,7 @@ class SandboxThread:
         self._thread.join(10)
         self._loop.close()
 
-    def __enter__(self) -> SandboxThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -143,7 +144,7 @@ class SandboxProcess:
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -36,20 +36,19 @@ def test_cli_process_serves_ccxt_and_the_admin_api() -> None:
 
 def test_cli_refuses_non_loopback_hosts() -> None:
     result = subprocess.run([sys.executable, "-m", "sandbox", "--port", "0", "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=30)
+                            check=False, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "--host" in result.stderr
 
 
 def test_admin_api_refuses_bad_input() -> None:
-    with SandboxProcess(port=0) as sb:
-        with httpx.Client(base_url=sb.url, trust_env=False) as client:
-            assert client.post("/admin/faults", json={"kind": "meteor"}).status_code == 400
-            assert client.post("/admin/price", json={"symbol": "NOPE", "price": "1"}
-                               ).status_code == 400
-            assert client.post("/admin/keys", json={"balances": {"USDT": "-1"}}
-                               ).status_code == 400
-            assert client.patch("/admin/keys/missing", json={}).status_code == 404
-            fault = client.post("/admin/faults", json={"kind": "drop", "count": 1}).json()
-            assert client.get("/admin/faults").json()[0]["id"] == fault["id"]
-            assert client.delete(f"/admin/faults/{fault['id']}").status_code == 200
-            assert client.get("/admin/faults").json() == []
+    with SandboxProcess(port=0) as sb, httpx.Client(base_url=sb.url, trust_env=False) as client:
+        assert client.post("/admin/faults", json={"kind": "meteor"}).status_code == 400
+        assert client.post("/admin/price", json={"symbol": "NOPE", "price": "1"}
+                           ).status_code == 400
+        assert client.post("/admin/keys", json={"balances": {"USDT": "-1"}}
+                           ).status_code == 400
+        assert client.patch("/admin/keys/missing", json={}).status_code == 404
+        fault = client.post("/admin/faults", json={"kind": "drop", "count": 1}).json()
+        assert client.get("/admin/faults").json()[0]["id"] == fault["id"]
+        assert client.delete(f"/admin/faults/{fault['id']}").status_code == 200
+        assert client.get("/admin/faults").json() == []

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.unit
 
 FIXTURE = load_fixture()
 MARKETS = FIXTURE.markets
-PRICES = {"BTCUSDT": Decimal("50000"), "ETHUSDT": Decimal("3000"), "BTCUSD": Decimal("50000"),
-          "SOLUSDT": Decimal("150")}
+PRICES = {"BTCUSDT": Decimal(50000), "ETHUSDT": Decimal(3000), "BTCUSD": Decimal(50000),
+          "SOLUSDT": Decimal(150)}
 
 
 def order(**params: str) -> dict[str, str]:
@@ -37,7 +37,7 @@ def test_fixture_has_the_required_markets_and_usdt_min_notional_of_one() -> None
 
 def test_quote_market_buy_of_two_dollars_buys_step_rounded_quantity() -> None:
     req = parse_order(order(quoteOrderQty="2"), MARKETS, PRICES)
-    assert (req.qty, req.quote_qty) == (Decimal("0.00004"), Decimal("2"))
+    assert (req.qty, req.quote_qty) == (Decimal("0.00004"), Decimal(2))
 
 
 @pytest.mark.parametrize(("params", "code", "msg"), [
@@ -73,7 +73,7 @@ def test_invalid_orders_get_binance_codes(params: dict[str, str], code: int, msg
 def test_limit_order_keeps_price_quantity_and_time_in_force() -> None:
     req = parse_order(order(type="LIMIT", quantity="0.001", price="40000", timeInForce="IOC",
                             newClientOrderId="a.b:c/d_e-f"), MARKETS, PRICES)
-    assert (req.price, req.qty, req.time_in_force) == (Decimal("40000"), Decimal("0.001"), "IOC")
+    assert (req.price, req.qty, req.time_in_force) == (Decimal(40000), Decimal("0.001"), "IOC")
     assert req.client_order_id == "a.b:c/d_e-f"
 
 
