@@ -1,0 +1,9 @@
+"""``python -m services.strategy``: the runner, with /healthz on PIGGY_HEALTH_HOST:PIGGY_HEALTH_PORT."""
+from services.strategy.app import create_app
+from shared.service import serve, setup_logging
+from shared.settings import ServiceSettings
+
+if __name__ == "__main__":
+    service = ServiceSettings()
+    setup_logging(service.log_level)
+    serve(create_app(), service.health_host, service.health_port, service.log_level)

@@ -1,0 +1,61 @@
+"""Strategy service wiring: settings, bus, store and runner built once, in the lifespan."""
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aredis
+from fastapi import FastAPI
+
+from services.strategy import handlers
+from services.strategy.base import StrategyConfig
+from services.strategy.config import KINDS, Kinds, load
+from services.strategy.context import StrategyContext
+from services.strategy.runner import Clock, Runner, wall_clock
+from services.strategy.store import StrategyStore
+from shared import streams
+from shared.bus import Bus
+from shared.service import add_healthz
+from shared.settings import RedisSettings, ServiceSettings, StrategySettings
+
+
+def bootstrap(*, redis_url: str | None = None, settings: StrategySettings | None = None,
+              configs: list[StrategyConfig] | None = None, clock: Clock | None = None,
+              kinds: Kinds = KINDS) -> StrategyContext:
+    """Build the service from the environment; tests may pass Redis, configs, clock, kinds."""
+    service = ServiceSettings()
+    settings = settings or StrategySettings()
+    url = redis_url or RedisSettings().redis_url
+    if configs is None:
+        configs = load(settings.strategy_file, os.environ, kinds)
+    bus = Bus(url, "strategy", service.instance_id)
+    streams_redis = aredis.from_url(url)  # binary: faststream's stream entries are not UTF-8
+
+    async def publish(intent):  # type: ignore[no-untyped-def]
+        await bus.publish(intent, streams.INTENTS)
+
+    runner = Runner(configs, StrategyStore(bus.redis), publish, streams_redis=streams_redis,
+                    clock=clock or wall_clock, kinds=kinds, instance=bus.consumer)
+    return StrategyContext(bus=bus, runner=runner, settings=settings, streams_redis=streams_redis)
+
+
+def create_app(ctx_factory: Callable[[], StrategyContext] = bootstrap) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ctx_factory()
+        app.state.ctx = ctx
+        app.state.bus = ctx.bus
+        handlers.register(ctx)
+        await ctx.bus.broker.connect()  # the runner may publish while it catches up
+        await handlers.start(ctx)  # before consuming, so no ticker meets a strategy not ready
+        await ctx.bus.start()
+        try:
+            yield
+        finally:
+            await handlers.stop(ctx)
+            await ctx.bus.stop()
+
+    app = FastAPI(title="CryptoPiggy strategy service", version="1", lifespan=lifespan)
+    add_healthz(app, "strategy")
+    return app
