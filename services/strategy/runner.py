@@ -76,6 +76,8 @@ class Runner:
 
     async def start(self) -> None:
         """Register configs, refresh control flags, apply outcomes logged while we were down."""
+        log.info("strategies configured: %s",
+                 ", ".join(self.slots) or "none (point PIGGY_STRATEGY_FILE at a strategies file)")
         for slot in self.slots.values():
             await self.store.register(slot.name, slot.config.model_dump_json())
             await self._refresh(slot)
