@@ -44,8 +44,10 @@ def consumer_name(service: str, instance_id: str = "") -> str:
 class Bus:
     """One broker and one Redis client per process, built at start-up and passed in."""
 
-    def __init__(self, redis_url: str, service: str, instance_id: str = "") -> None:
+    def __init__(self, redis_url: str, service: str, instance_id: str = "",
+                 claim_idle_ms: int = 10_000) -> None:
         self.service = service
+        self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name(service, instance_id)
         self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10)
         self.redis: aredis.Redis = aredis.from_url(redis_url, decode_responses=True)
@@ -66,7 +68,7 @@ class Bus:
         schema: Any,
         *,
         max_deliveries: int = 5,
-        claim_idle_ms: int = 10_000,
+        claim_idle_ms: int | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` for ``stream`` in ``group``, with claiming and DLQ."""
 
@@ -101,7 +103,7 @@ class Bus:
 
             entry.__name__ = f"{handler.__name__}"
             sub = StreamSub(stream, group=group, consumer=self.consumer)
-            claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms)
+            claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms or self.claim_idle_ms)
             self.broker.subscriber(stream=sub, title=f"{stream}:{group}")(entry)
             self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim")(entry)
             return handler

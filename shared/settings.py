@@ -88,6 +88,7 @@ class ServiceSettings(BaseSettings):
     health_port: int = 0
     instance_id: str = ""
     log_level: str = "INFO"
+    claim_idle_ms: int = Field(default=10_000, ge=100)
 
 
 class ExecutorSettings(BaseSettings):
