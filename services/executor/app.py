@@ -31,7 +31,7 @@ def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None
     if settings.direct_route:
         from services.executor.direct import DirectRoute
 
-        ctx.direct = DirectRoute.from_environment(bus.redis)
+        ctx.direct = DirectRoute.from_environment(bus.redis, bus.consumer)
     return ctx
 
 

@@ -54,7 +54,8 @@ async def on_command(ctx: ExecutorContext, cmd: ArmLive | DisarmLive | QueryLive
     armed = next(r.open for r in results if r.gate is Gate.ARMED)
     if isinstance(cmd, QueryLive):
         return _status(cmd.user_id, armed, results, True, "armed" if armed else "not armed")
-    blocking = gates.closed(results, ignore=frozenset({Gate.ARMED}))
+    ignore = {Gate.ARMED} | ({Gate.GATEWAY_HEARTBEAT} if ctx.direct is not None else set())
+    blocking = gates.closed(results, ignore=frozenset(ignore))
     if ctx.clock() - cmd.ts.timestamp() > ARM_COMMAND_TTL_S:
         return _status(cmd.user_id, armed, results, False,
                        "arm request expired before the executor got it; ask again")
