@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 from sandbox.server import SandboxServer, check_loopback
@@ -30,8 +31,10 @@ def main(argv: list[str] | None = None) -> None:
                                      description="Binance.US-compatible sandbox exchange")
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1", type=check_loopback,
-                        help="loopback address only")
+    in_container = os.environ.get("PIGGY_SANDBOX_IN_CONTAINER") == "1"
+    parser.add_argument("--host", default="127.0.0.1", type=str if in_container else check_loopback,
+                        help="loopback address only (any address only inside its own container "
+                             "network, with PIGGY_SANDBOX_IN_CONTAINER=1)")
     parser.add_argument("--log-requests", action="store_true",
                         help="log every request's method, path, raw query and body to stderr")
     args = parser.parse_args(argv)

@@ -53,6 +53,8 @@ class VaultSettings(BaseSettings):
     @field_validator("master_key")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None  # set but empty (compose passes ${PIGGY_MASTER_KEY:-}): use the key file
         if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
             raise ValueError("PIGGY_MASTER_KEY is a placeholder; set a real key or unset it")
         return v
@@ -75,6 +77,8 @@ class ApiSettings(BaseSettings):
     @field_validator("api_token")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None  # set but empty: use (or create) the token file
         if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
             raise ValueError("PIGGY_API_TOKEN is a placeholder; set a real token or unset it")
         return v
@@ -97,6 +101,11 @@ class ExecutorSettings(BaseSettings):
     live_confirm_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("LIVE_CONFIRM_TOKEN", "PIGGY_LIVE_CONFIRM_TOKEN")
     )
+
+    @field_validator("live_confirm_token")
+    @classmethod
+    def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value().strip() else None
     dry_run: bool = False
     paper_enabled: bool = True
     min_trade_usd: Decimal = Decimal("2")
