@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.table import Table
 from piggy import client, keys, ops, strategy
 from piggy.stack import Ports, Stack
 from shared.events import TradeLogged
-from shared.settings import ApiSettings, HomeSettings, RedisSettings
+from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
 
 app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
 app.add_typer(keys.app, name="keys")
@@ -46,7 +47,17 @@ def _print_trade(line: TradeLogged) -> None:
                   + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the stack cleanly (SIGINT is ignored in background jobs)."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run_stack(once: bool, demo: bool) -> None:
+    _stop_on_signals()
     home = HomeSettings().home
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
@@ -174,6 +185,28 @@ def live_disarm(user: str = typer.Option(..., "--user")) -> None:
 def live_status(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus")) -> None:
     """Every gate, open or closed, with its reason."""
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
+
+
+@app.command("sandbox-key")
+def sandbox_key(user: str = typer.Option("demo", "--user"),
+                usdt: str = typer.Option("1000", help="starting USDT balance at the sandbox"),
+                can_trade: bool = typer.Option(True, "--can-trade/--no-trade")) -> None:
+    """Create a funded key at the sandbox exchange and save it for USER through the API.
+
+    The secret goes from the sandbox straight into the vault; it is never printed."""
+    from sandbox.admin import SandboxAdmin
+
+    url = ExchangeSettings().binanceus_url or "http://127.0.0.1:18000"
+    try:
+        key = SandboxAdmin(url).create_key(balances={"USDT": str(_usd(usdt))}, can_trade=can_trade)
+    except Exception as exc:
+        console.print(f"[red]sandbox unreachable at {url}: {type(exc).__name__}[/]")
+        raise typer.Exit(1) from exc
+    body = client.call("POST", "/api/credentials", json={
+        "userId": user, "exchange": "binanceus", "apiKey": key["api_key"], "apiSecret": key["secret"]})
+    console.print(f"sandbox key {body.get('apiKeyMasked') or key['api_key'][:4] + '…'} saved for {user}: "
+                  f"status {body.get('status')}, canTrade {body.get('canTrade')}"
+                  + (f", error: {body.get('error')}" if body.get("error") else ""))
 
 
 @app.command("sandbox")

@@ -121,7 +121,8 @@ async def on_order_event(ctx: ExecutorContext, event: OrderPlaced | OrderRejecte
         return
     intent = entry.intent
     if isinstance(event, OrderPlaced):
-        line = _line(intent, Mode.LIVE, event.status, order_id=event.order_id,
+        status = "filled" if event.status == "closed" else event.status  # ccxt: closed = filled
+        line = _line(intent, Mode.LIVE, status, order_id=event.order_id,
                      client_order_id=event.client_order_id, price=event.average, filled=event.filled,
                      cost=event.cost, fee=event.fee, route=event.route)
     else:

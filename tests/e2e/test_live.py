@@ -59,7 +59,7 @@ def test_armed_test_buy_places_one_live_order_at_the_sandbox(redis_url: str, tmp
         assert bought.returncode == 0, bought.stdout + bought.stderr
         assert "LIVE" in bought.stdout
         lines = asyncio.run(_lines(redis_url, "liz"))
-        assert len(lines) == 1 and lines[0].mode.value == "LIVE"
+        assert len(lines) == 1 and lines[0].mode.value == "LIVE" and lines[0].status == "filled"
         orders = SandboxAdmin(stack.sandbox_url).orders()
         assert len(orders) == 1
         assert orders[0]["clientOrderId"] == client_order_id(lines[0].intent_id)
