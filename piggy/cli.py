@@ -6,7 +6,6 @@ import json
 import signal
 import time
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -88,7 +87,7 @@ def _run_stack(once: bool, demo: bool) -> None:
 def _demo_buy(redis_url: str) -> None:
     console.print("$2 test buy of BTC/USDT for user 'demo'…")
     intent, line = asyncio.run(ops.test_buy(redis_url, user_id="demo", symbol="BTC/USDT",
-                                            usd=Decimal("2"), exchange="binanceus", timeout_s=20))
+                                            usd=Decimal(2), exchange="binanceus", timeout_s=20))
     if line is None:
         raise RuntimeError(f"no outcome for intent {intent.intent_id} within 20 s")
     console.print("trade log:")

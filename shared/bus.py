@@ -12,8 +12,8 @@ import json
 import logging
 import os
 import socket
-from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import redis.asyncio as aredis

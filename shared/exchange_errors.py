@@ -17,7 +17,7 @@ import ccxt
 from shared.events import RejectCategory
 
 DUPLICATE_ORDER = "Duplicate order sent"
-_JSON = re.compile(r"\{.*\}", re.S)
+_JSON = re.compile(r"\{.*\}", re.DOTALL)
 _SIGNATURE = re.compile(r"signature=[0-9a-fA-F]+")
 _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 

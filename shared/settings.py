@@ -108,11 +108,11 @@ class ExecutorSettings(BaseSettings):
         return v if v is not None and v.get_secret_value().strip() else None
     dry_run: bool = False
     paper_enabled: bool = True
-    min_trade_usd: Decimal = Decimal("2")
-    max_trade_usd: Decimal = Decimal("100")
-    daily_cap_usd: Decimal = Decimal("50")
+    min_trade_usd: Decimal = Decimal(2)
+    max_trade_usd: Decimal = Decimal(100)
+    daily_cap_usd: Decimal = Decimal(50)
     heartbeat_max_age_s: float = Field(default=5.0, gt=0)
-    fallback_price_usd: Decimal = Decimal("50000")
+    fallback_price_usd: Decimal = Decimal(50000)
     direct_route: bool = False
     outcome_timeout_s: float = Field(default=15.0, gt=0)
 

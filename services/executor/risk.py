@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
-MICROS = Decimal("1000000")
+MICROS = Decimal(1000000)
 PAPER_FEE_RATE = Decimal("0.001")
 
 

@@ -64,7 +64,7 @@ def test_armed_test_buy_places_one_live_order_at_the_sandbox(redis_url: str, tmp
         assert len(orders) == 1
         assert orders[0]["clientOrderId"] == client_order_id(lines[0].intent_id)
         assert str(orders[0]["orderId"]) == lines[0].order_id
-        assert Decimal("1.99") <= Decimal(orders[0]["cummulativeQuoteQty"]) <= Decimal("2")  # lot-size rounding
+        assert Decimal("1.99") <= Decimal(orders[0]["cummulativeQuoteQty"]) <= Decimal(2)  # lot-size rounding
 
 
 def test_without_allow_live_the_test_buy_says_so_and_nothing_goes_live(
@@ -93,7 +93,7 @@ def test_after_kill_a_hundred_intents_in_flight_produce_no_live_order(
 
 async def _kill_during_burst(stack: Stack, redis_url: str, user: str, n: int) -> list:
     async with client_bus(redis_url) as bus:
-        intents = [OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal("2")) for _ in range(n)]
+        intents = [OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2)) for _ in range(n)]
         await state.halt(bus.redis, "test", "drill")
         await asyncio.gather(*(bus.publish(i, streams.INTENTS) for i in intents))
         return [await wait_outcome(bus, i.intent_id, 30) for i in intents]
@@ -129,7 +129,7 @@ def test_intent_published_twice_and_a_consumer_killed_mid_intent_yield_one_order
 
 async def _twice_and_orphaned(redis_url: str, user: str, executor) -> tuple[str, str]:
     async with client_bus(redis_url) as bus:
-        twice = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal("2"))
+        twice = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(twice, streams.INTENTS)
         await bus.publish(twice, streams.INTENTS)
         assert await wait_outcome(bus, twice.intent_id, 20) is not None
@@ -137,7 +137,7 @@ async def _twice_and_orphaned(redis_url: str, user: str, executor) -> tuple[str,
         # leaves: the entry pending for a consumer that is gone, the ledger claimed by it.
         executor.proc.kill()
         executor.proc.wait(10)
-        orphan = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal("2"))
+        orphan = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(orphan, streams.INTENTS)
         assert await _steal_next(bus, "executor-killed")
         await bus.redis.hsetnx(f"piggy:ledger:{orphan.intent_id}", "claimed_by", "executor-killed")

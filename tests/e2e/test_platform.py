@@ -72,7 +72,7 @@ def test_two_executor_processes_split_a_burst_and_fill_each_intent_once(
 async def _burst(redis_url: str, n: int) -> dict:
     async with client_bus(redis_url) as bus:
         await asyncio.sleep(1.0)  # both executors subscribed
-        intents = [OrderIntent(user_id=f"burst-{i % 7}", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        intents = [OrderIntent(user_id=f"burst-{i % 7}", symbol="BTC/USDT", amount_usd=Decimal(2))
                    for i in range(n)]
         for intent in intents:
             await bus.publish(intent, streams.INTENTS)

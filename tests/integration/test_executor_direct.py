@@ -38,7 +38,7 @@ async def test_with_the_gateway_down_a_configured_direct_path_places_the_order_o
             reply = await bus.broker.request(ArmLive(user_id="dora").model_dump(mode="json"),
                                              stream=streams.COMMANDS, timeout=5)
             assert LiveStatus.model_validate(await reply.decode()).armed
-            intent = OrderIntent(user_id="dora", symbol="BTCUSDT", amount_usd=Decimal("2"))
+            intent = OrderIntent(user_id="dora", symbol="BTCUSDT", amount_usd=Decimal(2))
             await bus.publish(intent, streams.INTENTS)
             line = await wait_outcome(bus, intent.intent_id, 15)
             assert line is not None, "no outcome"

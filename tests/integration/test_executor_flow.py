@@ -31,15 +31,15 @@ async def _make_live_ready(redis, user: str) -> None:
 
 async def test_paper_fill_names_every_closed_gate_and_keeps_the_correlation_id(redis_url: str) -> None:
     async with executor(redis_url), client_bus(redis_url) as bus:
-        await state.set_last_price(bus.redis, "binanceus", "BTC/USDT", Decimal("40000"))
-        intent = OrderIntent(user_id="alice", symbol="BTC/USDT", amount_usd=Decimal("2"), source="test-buy")
+        await state.set_last_price(bus.redis, "binanceus", "BTC/USDT", Decimal(40000))
+        intent = OrderIntent(user_id="alice", symbol="BTC/USDT", amount_usd=Decimal(2), source="test-buy")
         await bus.publish(intent, streams.INTENTS)
         line = await wait_outcome(bus, intent.intent_id, 10)
         assert line is not None
         assert line.mode.value == "PAPER" and line.status == "filled"
         assert line.order_id == f"paper-{intent.intent_id}"
         assert line.correlation_id == intent.correlation_id
-        assert line.price == Decimal("40000") and line.filled == Decimal("0.00005")
+        assert line.price == Decimal(40000) and line.filled == Decimal("0.00005")
         closed = {r.split(":")[0] for r in line.reasons}
         assert closed == {"allow_live", "credentials", "gateway_heartbeat", "armed"}
         decisions = await _entries(bus.redis, streams.DECISIONS)
@@ -48,7 +48,7 @@ async def test_paper_fill_names_every_closed_gate_and_keeps_the_correlation_id(r
 
 async def test_intent_published_twice_is_filled_once(redis_url: str) -> None:
     async with executor(redis_url), client_bus(redis_url) as bus:
-        intent = OrderIntent(user_id="bob", symbol="ETH/USDT", amount_usd=Decimal("3"))
+        intent = OrderIntent(user_id="bob", symbol="ETH/USDT", amount_usd=Decimal(3))
         await bus.publish(intent, streams.INTENTS)
         await bus.publish(intent, streams.INTENTS)
         assert await wait_outcome(bus, intent.intent_id, 10) is not None
@@ -63,7 +63,7 @@ async def test_malformed_entries_are_dead_lettered_and_consumption_goes_on(redis
         await bus.broker.publish(b"\x00\xffnot json", stream=streams.INTENTS)
         await bus.broker.publish({"type": "OrderIntent", "user_id": "u", "symbol": "BTC/USDT",
                                   "amount_usd": "-5"}, stream=streams.INTENTS)
-        good = OrderIntent(user_id="carol", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        good = OrderIntent(user_id="carol", symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(good, streams.INTENTS)
         assert await wait_outcome(bus, good.intent_id, 10) is not None
         dead = await _entries(bus.redis, streams.DEAD_LETTER)
@@ -97,7 +97,7 @@ async def test_kill_switch_stops_live_routing_and_names_the_gate(redis_url: str)
         await _make_live_ready(bus.redis, "erin")
         await bus.redis.hset(state.ARMED, "erin", "1")
         await state.halt(bus.redis, "test", "drill")
-        intents = [OrderIntent(user_id="erin", symbol="BTC/USDT", amount_usd=Decimal("2")) for _ in range(20)]
+        intents = [OrderIntent(user_id="erin", symbol="BTC/USDT", amount_usd=Decimal(2)) for _ in range(20)]
         for intent in intents:
             await bus.publish(intent, streams.INTENTS)
         for intent in intents:
@@ -112,7 +112,7 @@ async def test_live_intent_is_requested_from_the_gateway_with_a_deterministic_cl
     async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
         await _make_live_ready(bus.redis, "fay")
         await bus.redis.hset(state.ARMED, "fay", "1")
-        intent = OrderIntent(user_id="fay", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        intent = OrderIntent(user_id="fay", symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(intent, streams.INTENTS)
         for _ in range(100):
             requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
@@ -126,12 +126,12 @@ async def test_live_intent_is_requested_from_the_gateway_with_a_deterministic_cl
 
 
 async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_url: str) -> None:
-    settings = ExecutorSettings(allow_live=True, paper_enabled=False, daily_cap_usd=Decimal("20"))
+    settings = ExecutorSettings(allow_live=True, paper_enabled=False, daily_cap_usd=Decimal(20))
     async with executor(redis_url, settings, "exec-a"), executor(redis_url, settings, "exec-b"), \
             client_bus(redis_url) as bus:
         await _make_live_ready(bus.redis, "gus")
         await bus.redis.hset(state.ARMED, "gus", "1")
-        intents = [OrderIntent(user_id="gus", symbol="BTC/USDT", amount_usd=Decimal("3")) for _ in range(40)]
+        intents = [OrderIntent(user_id="gus", symbol="BTC/USDT", amount_usd=Decimal(3)) for _ in range(40)]
         for intent in intents:
             await bus.publish(intent, streams.INTENTS)
         rejected = 0
@@ -144,7 +144,7 @@ async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_u
                 break
             await asyncio.sleep(0.1)
         requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
-        assert sum(Decimal(r["amount_usd"]) for r in requests) <= Decimal("20")
+        assert sum(Decimal(r["amount_usd"]) for r in requests) <= Decimal(20)
         assert len(requests) == 6 and rejected == 34
         consumers = {r["requested_by"] for r in requests}
         assert consumers <= {"exec-a", "exec-b"}

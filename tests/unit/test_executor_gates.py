@@ -14,13 +14,13 @@ from shared.state import TradingState
 
 pytestmark = pytest.mark.unit
 
-MIN, MAX, CAP = Decimal("2"), Decimal("100"), Decimal("50")
+MIN, MAX, CAP = Decimal(2), Decimal(100), Decimal(50)
 
 
 def inputs(**overrides: object) -> GateInputs:
     base = dict(allow_live=True, credentials=Credentials("validated", True), heartbeat_age_s=0.5,
                 heartbeat_max_age_s=5.0, armed=True, trading_state=TradingState.ACTIVE, dry_run=False,
-                amount_usd=Decimal("2"), min_trade_usd=MIN, max_trade_usd=MAX,
+                amount_usd=Decimal(2), min_trade_usd=MIN, max_trade_usd=MAX,
                 spent_today_usd=Decimal(0), daily_cap_usd=CAP)
     base.update(overrides)
     return GateInputs(**base)  # type: ignore[arg-type]
@@ -35,9 +35,9 @@ GATE_TOGGLES: dict[Gate, tuple[dict[str, object], dict[str, object]]] = {
     Gate.ARMED: ({"armed": True}, {"armed": False}),
     Gate.KILL_SWITCH: ({"trading_state": TradingState.ACTIVE}, {"trading_state": TradingState.HALTED}),
     Gate.DRY_RUN: ({"dry_run": False}, {"dry_run": True}),
-    Gate.DAILY_CAP: ({"spent_today_usd": Decimal(0)}, {"spent_today_usd": Decimal("49")}),
+    Gate.DAILY_CAP: ({"spent_today_usd": Decimal(0)}, {"spent_today_usd": Decimal(49)}),
 }
-AMOUNTS = {"ok": Decimal("2"), "below": Decimal("1.99"), "above": Decimal("100.01")}
+AMOUNTS = {"ok": Decimal(2), "below": Decimal("1.99"), "above": Decimal("100.01")}
 
 
 @given(closed_set=st.sets(st.sampled_from(sorted(GATE_TOGGLES))),
@@ -68,7 +68,7 @@ def test_every_closed_gate_has_a_sentence_naming_the_problem() -> None:
     results = gates.evaluate(inputs(allow_live=False, credentials=Credentials("missing"),
                                     heartbeat_age_s=None, armed=False,
                                     trading_state=TradingState.HALTED, dry_run=True,
-                                    amount_usd=Decimal("1")))
+                                    amount_usd=Decimal(1)))
     reasons = {r.gate: r.reason for r in results if not r.open}
     assert "ALLOW_LIVE=1" in reasons[Gate.ALLOW_LIVE]
     assert "no API keys" in reasons[Gate.CREDENTIALS]

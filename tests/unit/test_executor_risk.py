@@ -16,8 +16,8 @@ def test_micros_round_trip_keeps_cents_exact() -> None:
 
 
 def test_paper_buy_spends_the_amount_and_charges_fee_in_the_base_asset() -> None:
-    fill = paper_fill(Decimal("2"), Decimal("50000"), "buy")
-    assert fill.cost == Decimal("2")
+    fill = paper_fill(Decimal(2), Decimal(50000), "buy")
+    assert fill.cost == Decimal(2)
     assert fill.filled == Decimal("0.00004000")
     assert fill.fee == Decimal("0.00000004")
 
