@@ -64,11 +64,16 @@ def _run_stack(once: bool, demo: bool) -> None:
                   say=lambda m: console.print(m, highlight=False))
     console.print("[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1)…")
     try:
+        api = ApiSettings(home=home.resolve())
+        first_start = api.api_token is None and not api.token_file.exists()
         took = stack.start()
-        token = client.api_token(ApiSettings(home=stack.home))
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "
                       f"(docs {stack.api_url}/docs), sandbox {stack.sandbox_url}")
-        console.print(f"API token: {token}  (also in {stack.home / 'api-token'})")
+        if first_start:  # shown once, when it is created; afterwards only where it lives
+            console.print(f"API token (new, shown once): {client.api_token(api)}  "
+                          f"(kept in {api.token_file}, mode 0600)")
+        else:
+            console.print(f"API token: in {api.token_file if api.api_token is None else 'PIGGY_API_TOKEN'}")
         if demo:
             _demo_buy(stack.redis_url or "")
         if once:
