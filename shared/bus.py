@@ -29,6 +29,8 @@ log = logging.getLogger("piggy.bus")
 
 Handler = Callable[[Any], Awaitable[Any]]
 
+READ_COUNT = 16  # entries per XREADGROUP: a few ms of work, far below any claim idle time
+
 _delivery: ContextVar[int] = ContextVar("piggy_delivery", default=1)
 
 
@@ -102,7 +104,10 @@ class Bus:
                 return result
 
             entry.__name__ = f"{handler.__name__}"
-            sub = StreamSub(stream, group=group, consumer=self.consumer)
+            # COUNT bounds what one read moves into this consumer's pending list: without it
+            # a backlog lands there at once, sits idle and is claimed by the claimer (here or
+            # in another replica) while this consumer still works through it.
+            sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT)
             claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms or self.claim_idle_ms)
             self.broker.subscriber(stream=sub, title=f"{stream}:{group}")(entry)
             self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim")(entry)
