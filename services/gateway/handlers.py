@@ -25,6 +25,7 @@ from shared.events import Heartbeat, OrderRequested, QueryBalance, Ticker
 
 log = logging.getLogger("piggy.gateway")
 DEFAULT_EXCHANGES = ("binanceus",)
+STOP_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Runtime:
     exchanges: tuple[str, ...] = DEFAULT_EXCHANGES
     clock: Callable[[], float] = time.time
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     last_beat: float | None = None
 
     @property
@@ -78,11 +80,14 @@ async def start(ctx: GatewayContext) -> None:
     """Start background loops (heartbeats, tickers, markets refresh)."""
     rt = runtime(ctx)
     settings = ctx.gateway
+    stop_on = rt.stopping
     rt.tasks = [
-        asyncio.create_task(_every(settings.heartbeat_interval_s, lambda: beat(ctx), "heartbeat")),
-        asyncio.create_task(_every(settings.ticker_interval_s, lambda: tickers(ctx), "tickers")),
+        asyncio.create_task(_every(settings.heartbeat_interval_s, lambda: beat(ctx), "heartbeat",
+                                   stop_on)),
+        asyncio.create_task(_every(settings.ticker_interval_s, lambda: tickers(ctx), "tickers",
+                                   stop_on)),
         asyncio.create_task(_every(settings.markets_refresh_s, rt.pool.refresh_markets,
-                                   "markets", first_delay=settings.markets_refresh_s)),
+                                   "markets", stop_on, first_delay=settings.markets_refresh_s)),
     ]
 
 
@@ -91,17 +96,23 @@ async def stop(ctx: GatewayContext) -> None:
     rt = ctx.extras.get("gateway")
     if rt is None:
         return
+    rt.stopping.set()  # loops end on this even if a library swallowed a cancellation
     for task in rt.tasks:
         task.cancel()
-    await asyncio.gather(*rt.tasks, return_exceptions=True)
+    if rt.tasks:
+        _, stuck = await asyncio.wait(rt.tasks, timeout=STOP_TIMEOUT_S)
+        for task in stuck:
+            log.warning("background loop %s did not stop in %.0fs", task.get_name(), STOP_TIMEOUT_S)
     await rt.pool.close()
 
 
-async def _every(interval: float, job: Callable[[], Awaitable[Any]], name: str, *,
-                 first_delay: float = 0.0) -> None:
-    """Run ``job`` every ``interval`` seconds; a failing run is logged and never ends the loop."""
-    await asyncio.sleep(first_delay)
-    while True:
+async def _every(interval: float, job: Callable[[], Awaitable[Any]], name: str,
+                 stopping: asyncio.Event, *, first_delay: float = 0.0) -> None:
+    """Run ``job`` every ``interval`` seconds until ``stopping`` is set; a failing run is
+    logged and never ends the loop."""
+    if await _wait(stopping, first_delay):
+        return
+    while not stopping.is_set():
         started = time.monotonic()
         try:
             await job()
@@ -109,7 +120,17 @@ async def _every(interval: float, job: Callable[[], Awaitable[Any]], name: str, 
             raise
         except Exception as exc:
             log.warning("%s loop: %s: %s", name, type(exc).__name__, str(exc)[:200])
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+        if await _wait(stopping, interval - (time.monotonic() - started)):
+            return
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; True as soon as ``event`` is set."""
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+    except TimeoutError:
+        return False
+    return True
 
 
 async def beat(ctx: GatewayContext) -> None:
