@@ -1,0 +1,293 @@
+"""The CryptoPiggy operator dashboard (Streamlit). Run it with ``python -m services.dashboard``.
+
+The page talks only to the HTTP API (``api.ApiClient``); rows and messages come from the pure
+helpers in ``views``. Actions run in widget callbacks, before the rerun that shows their
+outcome, so a submitted secret is cleared from the session state before anything renders.
+"""
+from __future__ import annotations
+
+import httpx
+import pandas as pd
+import streamlit as st
+
+from services.dashboard import views
+from services.dashboard.api import ApiClient
+from services.dashboard.settings import DashboardSettings
+from services.dashboard.views import Message
+
+ss = st.session_state
+BANNER = ("<div data-testid='piggy-live-banner' style='background:#d90429;color:#fff;"
+          "padding:14px 20px;border-radius:8px;font-size:1.35rem;font-weight:700;"
+          "margin-bottom:8px'>● LIVE TRADING ARMED for {user} on {exchange}: "
+          "real orders are sent to the exchange</div>")
+HALTED = ("<div style='background:#3d0000;color:#fff;padding:10px 20px;border-radius:8px;"
+          "font-weight:700'>■ EMERGENCY STOP ENGAGED: no live order leaves the executor</div>")
+LIVE_CELL = "background-color:#d90429;color:#fff;font-weight:700"
+PAPER_CELL = "background-color:#dbeafe;color:#1e3a8a"
+
+
+@st.cache_resource
+def settings() -> DashboardSettings:
+    return DashboardSettings()
+
+
+@st.cache_resource
+def http() -> httpx.Client:
+    """One connection pool for every session of this process (loopback API, no cookies)."""
+    return httpx.Client(trust_env=False)
+
+
+def api() -> ApiClient:
+    return ApiClient(ss.api_url, ss.api_token, settings().request_timeout_s, http())
+
+
+def flash(slot: str, msg: Message) -> None:
+    ss[f"flash_{slot}"] = msg
+
+
+def show_flash(slot: str) -> None:
+    msg: Message | None = ss.get(f"flash_{slot}")
+    if msg is not None:
+        getattr(st, msg.level)(msg.text)
+
+
+def init_state() -> None:
+    s = settings()
+    ss.setdefault("user_id", st.query_params.get("user") or s.dashboard_user or views.new_user_id())
+    ss.setdefault("exchange", views.EXCHANGES[0])
+    ss.setdefault("api_url", s.base_url)
+    ss.setdefault("api_token", s.default_token())
+    ss.setdefault("api_key", "")
+    ss.setdefault("api_secret", "")
+    ss.setdefault("arm_pending", False)
+    ss.setdefault("test_amount", float(views.MIN_TRADE_USD))
+    if not str(ss.user_id).strip():
+        ss.user_id = views.new_user_id()
+
+
+# ---- actions (widget callbacks) ------------------------------------------------------------
+
+def save_keys() -> bool:
+    """Submit the keys through the API; the secret leaves the session state first."""
+    key, secret = str(ss.api_key).strip(), str(ss.api_secret)
+    ss.api_key, ss.api_secret = "", ""
+    if not key or not secret:
+        flash("keys", Message("error", "Enter both the exchange API key and the API secret."))
+        return False
+    result = api().save_credentials(ss.user_id.strip(), ss.exchange, key, secret)
+    del secret
+    if not result.ok:
+        flash("keys", Message("error", f"Saving the keys failed: {result.error}"))
+        return False
+    flash("keys", views.validation_message(result.data))
+    return True
+
+
+def validate_and_sync() -> None:
+    if str(ss.api_key).strip() or str(ss.api_secret):
+        if not save_keys():
+            return
+    else:
+        result = api().credentials(ss.user_id, ss.exchange)
+        flash("keys", views.validation_message(result.data) if result.ok or result.status == 404
+              else Message("error", f"Validation status unavailable: {result.error}"))
+    fetch_balance()
+
+
+def fetch_balance() -> None:
+    result = api().balance(ss.user_id, ss.exchange)
+    ss.balance = result.data if result.ok else None
+    flash("balance", Message("success", "Balance synced from the exchange.") if result.ok
+          else Message("error", f"Balance unavailable: {result.error}"))
+
+
+def on_live_toggle() -> None:
+    if ss.live_toggle:
+        ss.arm_pending = True
+        return
+    ss.arm_pending = False
+    if ss.get("live_armed"):
+        result = api().disarm(ss.user_id)
+        flash("live", Message("info", "Live trading disarmed.") if result.ok
+              else Message("error", f"Disarm failed: {result.error}"))
+
+
+def confirm_arm() -> None:
+    token = str(ss.get("confirm_token", ""))
+    ss.confirm_token, ss.arm_pending, ss.confirm_ack = "", False, False
+    result = api().arm(ss.user_id, ss.exchange, token)
+    body = result.data if isinstance(result.data, dict) else {}
+    if result.ok and body.get("ok") and body.get("armed"):
+        flash("live", Message("success", body.get("message") or "LIVE trading armed"))
+    else:
+        flash("live", Message("error", f"Not armed: {body.get('message') or result.error}"))
+
+
+def cancel_arm() -> None:
+    ss.arm_pending, ss.confirm_ack, ss.confirm_token = False, False, ""
+
+
+def emergency_stop() -> None:
+    ss.arm_pending = False
+    result = api().kill()
+    flash("stop", Message("error", "EMERGENCY STOP engaged: no live order leaves the executor "
+                                   "until you resume.") if result.ok
+          else Message("error", f"Emergency stop failed: {result.error}"))
+
+
+def resume() -> None:
+    result = api().resume()
+    flash("stop", Message("success", "Trading resumed.") if result.ok
+          else Message("error", f"Resume failed: {result.error}"))
+
+
+def test_buy() -> None:
+    amount, why = views.parse_amount(ss.test_amount)
+    if amount is None:
+        flash("trade", Message("error", why))
+        return
+    result = api().trade(ss.user_id, ss.exchange, amount, views.TEST_SYMBOL)
+    ss.last_trade = result.data if isinstance(result.data, dict) else None
+    flash("trade", views.trade_message(result.data) if result.ok
+          else Message("error", f"Test buy failed: {result.error}"))
+
+
+# ---- page sections -------------------------------------------------------------------------
+
+def header(health_ok: bool | None, health_text: str) -> None:
+    left, mid, right = st.columns([3, 2, 2])
+    left.title(":material/savings: CryptoPiggy")
+    colour = {True: "green", False: "orange", None: "red"}[health_ok]
+    mid.markdown(f"**Backend** :{colour}[● {health_text}]  \n`{ss.api_url}`")
+    right.button("EMERGENCY STOP", key="emergency_stop", type="primary", icon=":material/block:",
+                 on_click=emergency_stop, width="stretch",
+                 help="One click: sets the kill switch; no live order leaves the executor.")
+    show_flash("stop")
+
+
+def settings_section(credentials: Message) -> None:
+    st.subheader("Settings")
+    st.text_input("User id", key="user_id", help="Generated when left empty.")
+    st.selectbox("Exchange", views.EXCHANGES, key="exchange")
+    st.text_input("API base URL", key="api_url")
+    st.text_input("API token", key="api_token", type="password")
+    st.text_input("Exchange API key", key="api_key", type="password")
+    st.text_input("Exchange API secret", key="api_secret", type="password",
+                  help="Sent to the API once, encrypted there; cleared here right after.")
+    a, b = st.columns(2)
+    a.button("Save keys", key="save_keys", on_click=save_keys, width="stretch")
+    b.button("Validate & sync", key="validate_sync", on_click=validate_and_sync,
+             width="stretch")
+    show_flash("keys")
+    st.markdown("**Validation status**")
+    getattr(st, credentials.level)(credentials.text)
+
+
+def live_section(live: dict | None) -> None:
+    st.subheader("Live trading")
+    armed = views.is_armed(live)
+    ss.live_armed = armed
+    ss.live_toggle = armed or bool(ss.arm_pending)
+    st.toggle("Live trading", key="live_toggle", on_change=on_live_toggle, disabled=live is None)
+    if ss.arm_pending and not armed:
+        blocking = views.closed_gates(live)
+        st.warning("Enabling LIVE trading sends real orders with real money to "
+                   f"{ss.exchange}. Confirm to arm." + (" Closed now: " + "; ".join(blocking)
+                                                        if blocking else ""))
+        st.text_input("Confirm token (only when LIVE_CONFIRM_TOKEN is set)", key="confirm_token",
+                      type="password")
+        st.checkbox("I understand: real orders, real money", key="confirm_ack")
+        a, b = st.columns(2)
+        a.button("Arm LIVE trading", key="confirm_arm", type="primary", on_click=confirm_arm,
+                 disabled=not ss.get("confirm_ack"), width="stretch")
+        b.button("Cancel", key="cancel_arm", on_click=cancel_arm, width="stretch")
+    show_flash("live")
+    if live is not None:
+        st.table(pd.DataFrame(views.gate_rows(live)).set_index("Gate"))
+
+
+def bot_section() -> None:
+    st.subheader("Bot control")
+    st.number_input("Test trade amount (USD, min $2)", min_value=float(views.MIN_TRADE_USD),
+                    step=1.0, format="%.2f", key="test_amount")
+    a, b = st.columns(2)
+    a.button(f"Test BUY {views.TEST_SYMBOL}", key="test_buy", on_click=test_buy,
+             width="stretch")
+    b.button("Fetch balance", key="fetch_balance", on_click=fetch_balance,
+             width="stretch")
+    show_flash("trade")
+    show_flash("balance")
+
+
+def portfolio_section(lines: list[dict]) -> None:
+    st.subheader("Portfolio")
+    report = ss.get("balance")
+    if report:
+        rows, total = views.balance_rows(report)
+        st.metric("Total value (USD)", total)
+        if rows:
+            st.table(pd.DataFrame(rows).set_index("Asset"))
+    else:
+        st.caption("Press “Fetch balance” or “Validate & sync” to load balances.")
+    series = views.dca_series(lines)
+    if len(series) > 1:
+        st.caption("Position over time (filled buys)")
+        st.line_chart(pd.DataFrame(series).set_index("time")["invested_usd"])
+
+
+@st.fragment(run_every=settings().dashboard_refresh_s)
+def trade_log_section() -> None:
+    st.subheader("Trade log")
+    result = api().trades(ss.user_id, 50)
+    if not result.ok:
+        st.error(f"Trade log unavailable: {result.error}")
+        return
+    rows = views.trade_rows(result.data or [])
+    st.caption(f"Newest first · refreshes every {settings().dashboard_refresh_s:g}s · "
+               "LIVE = a real exchange order · PAPER = simulated fill")
+    if rows:
+        styled = pd.DataFrame(rows).style.map(
+            lambda mode: LIVE_CELL if mode == "LIVE" else PAPER_CELL if mode == "PAPER" else "",
+            subset=["Mode"])
+        st.table(styled.hide(axis="index"))  # static HTML: readable in any browser and in print
+    else:
+        st.info("No trades for this user yet.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="CryptoPiggy", page_icon=":material/savings:", layout="wide")
+    init_state()
+    client = api()
+    health = client.health()
+    health_ok = None if health.unreachable else health.ok
+    health_text = ("unreachable" if health.unreachable else
+                   "healthy" if health.ok else f"degraded: {(health.data or {}).get('services')}")
+    header(health_ok, health_text)
+    live_result = client.live(ss.user_id, ss.exchange)
+    live = live_result.data if live_result.ok else None
+    if not live_result.ok:
+        st.error(f"API problem: {live_result.error}", icon=":material/error:")
+    if views.is_armed(live):
+        st.markdown(BANNER.format(user=ss.user_id, exchange=ss.exchange), unsafe_allow_html=True)
+    if views.is_halted(live):
+        st.markdown(HALTED, unsafe_allow_html=True)
+        st.button("Resume trading", key="resume", on_click=resume)
+    cred = client.credentials(ss.user_id, ss.exchange)
+    credentials = (views.validation_message(cred.data) if cred.ok or cred.status == 404
+                   else Message("error", f"Validation status unavailable: {cred.error}"))
+    synced = (ss.user_id, ss.exchange)
+    if cred.ok and cred.data.get("validated") and ss.get("balance_for") != synced:
+        ss.balance_for = synced  # once per user and exchange; then on "Fetch balance"
+        fetch_balance()
+    left, right = st.columns(2, gap="large")
+    with left:
+        settings_section(credentials)
+    with right:
+        live_section(live)
+        bot_section()
+    trades = client.trades(ss.user_id, 200)
+    portfolio_section(trades.data if trades.ok else [])
+    trade_log_section()
+
+
+main()
