@@ -30,6 +30,7 @@ class Ports:
     executor: int = 8001
     credentials: int = 8002
     strategy: int = 8003
+    dashboard: int = 8501
 
 
 @dataclass
@@ -84,6 +85,10 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.api}"
 
     @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.dashboard}"
+
+    @property
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sandbox}"
 
@@ -123,10 +128,14 @@ class Stack:
         plan += [("gateway", "services.gateway", self.ports.api, "/healthz"),
                  ("executor", "services.executor", self.ports.executor, "/healthz"),
                  ("credentials", "services.credentials", self.ports.credentials, "/healthz"),
-                 ("strategy", "services.strategy", self.ports.strategy, "/healthz")]
+                 ("strategy", "services.strategy", self.ports.strategy, "/healthz"),
+                 ("dashboard", "services.dashboard", self.ports.dashboard, "/_stcore/health")]
         children = []
         for name, module, port, path in plan:
             if importlib.util.find_spec(f"{module}.__main__") is None:
+                continue
+            if name == "dashboard" and importlib.util.find_spec("streamlit") is None:
+                self.say("dashboard   skipped: streamlit is not installed (pip install -e .)")
                 continue
             env = self.env() | {"PIGGY_HEALTH_PORT": str(port)}
             argv = [py, "-m", module]
