@@ -13,9 +13,9 @@ import redis.asyncio as aredis
 
 from services.gateway.exchanges import ExchangePool
 from shared import state
+from shared.events import AssetBalance, BalanceReport
 from shared.exchange import to_decimal
 from shared.exchange_errors import classify
-from shared.events import AssetBalance, BalanceReport
 from shared.vault import VaultError
 
 USD_EQUIVALENT = frozenset({"USD", "USDT", "USDC"})  # valued at 1:1

@@ -20,8 +20,8 @@ from services.gateway.cids import CidMarkers
 from services.gateway.context import GatewayContext
 from services.gateway.exchanges import ExchangePool
 from shared import state, streams
-from shared.exchange import UnknownSymbol, make_exchange, to_decimal
 from shared.events import Heartbeat, OrderRequested, QueryBalance, Ticker
+from shared.exchange import UnknownSymbol, make_exchange, to_decimal
 
 log = logging.getLogger("piggy.gateway")
 DEFAULT_EXCHANGES = ("binanceus",)

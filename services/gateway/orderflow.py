@@ -18,9 +18,9 @@ from services.gateway.cids import CidMarkers, PlacementInFlight
 from services.gateway.exchanges import ExchangePool
 from services.gateway.placement import check_order
 from shared import state
+from shared.events import OrderPlaced, OrderRejected, OrderRequested, RejectCategory
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchange_errors import classify
-from shared.events import OrderPlaced, OrderRejected, OrderRequested, RejectCategory
 from shared.orders import lookup_order, place_order
 from shared.vault import VaultError
 

@@ -19,6 +19,7 @@ from services.gateway import balances
 from services.gateway.handlers import runtime
 from shared import streams, tradelog
 from shared.events import OrderIntent, Side
+from shared.exchange import SUPPORTED
 
 router = APIRouter()
 POLL_S = 0.05
@@ -63,6 +64,9 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
 @router.get("/api/balance/{user_id}")
 async def balance(user_id: str, request: Request,
                   exchange: str = Query(default="binanceus", max_length=32)) -> JSONResponse:
+    if exchange not in SUPPORTED:  # a client error, not a failure of the exchange (502)
+        return JSONResponse({"detail": [{"loc": ["query", "exchange"], "type": "enum",
+                                         "msg": f"one of {', '.join(SUPPORTED)}"}]}, 422)
     ctx = request.app.state.ctx
     report = await balances.fetch_report(runtime(ctx).pool, ctx.bus.redis, user_id, exchange)
     body = report.model_dump(mode="json")
