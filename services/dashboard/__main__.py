@@ -15,9 +15,9 @@ APP = Path(__file__).with_name("app.py")
 REPO = APP.parent.parent.parent
 
 
-def argv(port: int) -> list[str]:
+def argv(port: int, host: str = "127.0.0.1") -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.address", host,
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
             "--client.toolbarMode", "minimal"]
@@ -27,8 +27,8 @@ def main() -> None:
     settings = DashboardSettings()
     path = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), path) if p)
-    args = argv(settings.port)
-    print(f"dashboard: http://127.0.0.1:{settings.port}", flush=True)
+    args = argv(settings.port, settings.dashboard_host)
+    print(f"dashboard: http://{settings.dashboard_host}:{settings.port}", flush=True)
     os.execv(args[0], args)
 
 

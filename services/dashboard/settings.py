@@ -20,6 +20,7 @@ class DashboardSettings(BaseSettings):
     api_token: SecretStr | None = None
     home: Path = Path(".piggy")
     dashboard_port: int | None = None
+    dashboard_host: str = "127.0.0.1"  # loopback; compose sets 0.0.0.0 inside its container
     health_port: int | None = None
     dashboard_user: str = ""
     request_timeout_s: float = Field(default=20.0, gt=0)
@@ -35,8 +36,8 @@ class DashboardSettings(BaseSettings):
 
     def default_token(self) -> str:
         """The token from the environment, else from the gateway's token file, else empty."""
-        if self.api_token is not None:
-            return self.api_token.get_secret_value()
+        if self.api_token is not None and self.api_token.get_secret_value().strip():
+            return self.api_token.get_secret_value().strip()
         path = self.home / "api-token"
         try:
             return path.read_text().strip() if os.access(path, os.R_OK) else ""
