@@ -109,8 +109,10 @@ class Bus:
             # in another replica) while this consumer still works through it.
             sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT)
             claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms or self.claim_idle_ms)
-            self.broker.subscriber(stream=sub, title=f"{stream}:{group}")(entry)
-            self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim")(entry)
+            self.broker.subscriber(stream=sub, title=f"{stream}:{group}",
+                                   parser=tolerant_parse)(entry)
+            self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim",
+                                   parser=tolerant_parse)(entry)
             return handler
 
         return register
@@ -144,6 +146,20 @@ async def ensure_group(redis: aredis.Redis, stream: str, group: str) -> None:
     except aredis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+async def tolerant_parse(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """faststream's parser; an entry it can't parse (e.g. fields that are not UTF-8 and no
+    body field) becomes a text body that ``consume`` dead-letters. Without this the parse
+    error happens before the handler, the entry stays pending and is re-claimed forever."""
+    try:
+        return await original(msg)
+    except Exception as exc:
+        fields = msg.get("data") if isinstance(msg, dict) else None
+        shown = ({_text(k): _text(v)[:200] for k, v in fields.items()}
+                 if isinstance(fields, dict) else repr(fields)[:500])
+        text = f"unparseable entry ({type(exc).__name__}): {shown!r}"[:2000]
+        return await original({**msg, "data": {b"__data__": text.encode("utf-8", "replace")}})
 
 
 def _entry_id(msg: RedisStreamMessage) -> str:
