@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import state
+from shared import state, streams
 from tests.integration.gateway_support import running_gateway
 
 pytestmark = pytest.mark.integration
@@ -149,3 +149,18 @@ async def test_100_orders_across_5_users_reuse_5_exchange_instances(
     assert len(orders) == 100 and len({o["clientOrderId"] for o in orders}) == 100
     assert (created, instances) == (5, 5)
     assert health["exchange"]["created"] == 5
+
+
+async def test_revoked_key_is_an_auth_rejection_and_no_secret_leaks(redis_url: str,
+                                                                    tmp_path: Path) -> None:
+    async with running_gateway(redis_url, tmp_path) as gw:
+        key = await gw.add_user("ivy")
+        await gw.admin.set_key(key["api_key"], revoked=True)
+        await gw.request("ivy", "BTC/USDT", "2", "cid-revoked")
+        [event] = (await gw.wait_outcomes(["cid-revoked"]))["cid-revoked"]
+        everything = str(await gw.outcomes()) + str(await gw.outcomes(streams.HEALTH))
+        assert await gw.admin.orders() == []
+        instances = gw.rt.pool.instances
+    assert event["type"] == "OrderRejected" and event["category"] == "auth"
+    assert key["secret"] not in everything and key["api_key"] not in everything
+    assert instances == 0  # the refused instance is dropped; the vault is read again next time

@@ -1,0 +1,43 @@
+"""Client-order-id markers on a real Redis: first sight, another replica mid-placement, stale
+take-over (atomic: only one of two replicas wins)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aredis
+
+from services.gateway.cids import CidMarkers
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_second_replica_sees_a_fresh_placement_in_flight_then_may_take_over_when_stale(
+        redis_url: str) -> None:
+    redis = aredis.from_url(redis_url, decode_responses=True)
+    clock = Clock()
+    a = CidMarkers(redis, "gw-a", stale_after_s=10, clock=clock)
+    b = CidMarkers(redis, "gw-b", stale_after_s=10, clock=clock)
+    c = CidMarkers(redis, "gw-c", stale_after_s=10, clock=clock)
+    try:
+        assert await a.claim("cid-1") is None  # first sight: a places
+        seen = await b.claim("cid-1")
+        assert seen is not None and seen.by == "gw-a" and b.in_flight(seen)
+        clock.now += 11  # a died mid-placement
+        seen_b, seen_c = await b.claim("cid-1"), await c.claim("cid-1")
+        assert not b.in_flight(seen_b)
+        wins = await asyncio.gather(b.take_over("cid-1", seen_b), c.take_over("cid-1", seen_c))
+        assert sorted(wins) == [False, True]
+        await b.finish("cid-1", "done", "1234")
+        done = await c.claim("cid-1")
+        assert (done.state, done.order_id) == ("done", "1234") and not c.in_flight(done)
+    finally:
+        await redis.aclose()
