@@ -68,7 +68,8 @@ def _run_stack(once: bool, demo: bool) -> None:
         first_start = api.api_token is None and not api.token_file.exists()
         took = stack.start()
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "
-                      f"(docs {stack.api_url}/docs), sandbox {stack.sandbox_url}")
+                      f"(docs {stack.api_url}/docs), dashboard {stack.dashboard_url}, "
+                      f"sandbox {stack.sandbox_url}")
         if first_start:  # shown once, when it is created; afterwards only where it lives
             console.print(f"API token (new, shown once): {client.api_token(api)}  "
                           f"(kept in {api.token_file}, mode 0600)")
