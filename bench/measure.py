@@ -1,0 +1,185 @@
+"""The measurements of ``python -m bench``, each one async and self-contained.
+
+* ``redis_floor``: raw redis-py XADD → XREADGROUP round trip, one message in flight.
+* ``live_latency``: sequential live intents; publish → the gateway's OrderPlaced seen on the
+  order-events stream (the exchange acknowledged it).
+* ``paper_throughput``: a backlog of paper intents behind SIGSTOPped executors, released at
+  once; time until every one has its trade-log line.
+* ``kill_to_last_order``: live intents streaming, the kill switch set; how long after it the
+  sandbox still accepted an order (0 when none came after), per trial.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import statistics
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import redis.asyncio as aredis
+
+from bench.harness import LiveStack
+from shared import state, streams
+from shared.bus import Bus, decode_entry
+from shared.events import OrderIntent
+
+Tick = Callable[[int], None]
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    s = sorted(samples_ms)
+    if not s:
+        return {"n": 0}
+
+    def pct(q: float) -> float:
+        return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
+
+    return {"n": len(s), "p50_ms": round(statistics.median(s), 3), "p90_ms": round(pct(90), 3),
+            "p99_ms": round(pct(99), 3), "max_ms": round(s[-1], 3)}
+
+
+async def redis_floor(redis_url: str, n: int, tick: Tick) -> dict[str, float]:
+    """XADD on one connection, XREADGROUP BLOCK on another, one message in flight."""
+    pub = aredis.from_url(redis_url)
+    sub = aredis.from_url(redis_url)
+    stream, group = "bench:floor", "bench"
+    await pub.delete(stream)
+    await pub.xgroup_create(stream, group, id="$", mkstream=True)
+    samples: list[float] = []
+    try:
+        for i in range(n + 100):
+            reader = asyncio.create_task(sub.xreadgroup(group, "c", {stream: ">"}, count=1,
+                                                        block=1000, noack=True))
+            await asyncio.sleep(0)  # the read is sent before the write
+            started = time.perf_counter()
+            await pub.xadd(stream, {"i": str(i)})
+            await reader
+            if i >= 100:
+                samples.append((time.perf_counter() - started) * 1000)
+                tick(1)
+    finally:
+        await pub.delete(stream)
+        await pub.aclose()
+        await sub.aclose()
+    return summary(samples)
+
+
+async def live_latency(live: LiveStack, user: str, n: int, tick: Tick) -> dict[str, Any]:
+    bus = Bus(live.redis_url, "bench")
+    watch = aredis.from_url(live.redis_url)
+    await bus.broker.connect()
+    samples: list[float] = []
+    failures: list[str] = []
+    try:
+        last = (await watch.xinfo_stream(streams.ORDER_EVENTS))["last-generated-id"] \
+            if await watch.exists(streams.ORDER_EVENTS) else "0-0"
+        for i in range(n + 20):
+            intent = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2),
+                                 source="bench")
+            started = time.perf_counter()
+            await bus.publish(intent, streams.INTENTS)
+            outcome, last = await _await_order_event(watch, last, intent.intent_id, 10.0)
+            took = (time.perf_counter() - started) * 1000
+            if outcome != "OrderPlaced":
+                failures.append(f"{intent.intent_id}: {outcome}")
+            elif i >= 20:
+                samples.append(took)
+            tick(1)
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()
+        await watch.aclose()
+    return summary(samples) | {"failures": failures[:5], "failed": len(failures)}
+
+
+async def _await_order_event(watch: aredis.Redis, last: Any, intent_id: str,
+                             timeout: float) -> tuple[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await watch.xread({streams.ORDER_EVENTS: last}, block=1000, count=10)
+        for _stream, entries in got or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                body = decode_entry(fields)
+                if isinstance(body, dict) and body.get("intent_id") == intent_id:
+                    return str(body.get("type")), last
+    return "timeout", last
+
+
+async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any]:
+    """Backlog of ``n`` paper intents behind paused executors, then released."""
+    executors = [c.proc for c in live.children("executor") if c.proc is not None]
+    bus = Bus(live.redis_url, "bench")
+    await bus.broker.connect()
+    try:
+        before = await bus.redis.xlen(streams.TRADES) if await bus.redis.exists(streams.TRADES) else 0
+        for proc in executors:
+            proc.send_signal(signal.SIGSTOP)
+        try:
+            intents = [OrderIntent(user_id=f"paper-{i % 50}", symbol="BTC/USDT",
+                                   amount_usd=Decimal(2), source="bench").model_dump(mode="json")
+                       for i in range(n)]
+            for chunk in range(0, n, 50):
+                await asyncio.gather(*(bus.broker.publish(body, stream=streams.INTENTS,
+                                                          maxlen=streams.maxlen(streams.INTENTS))
+                                       for body in intents[chunk:chunk + 50]))
+        finally:
+            started = time.perf_counter()
+            for proc in executors:
+                proc.send_signal(signal.SIGCONT)
+        done = 0
+        deadline = time.monotonic() + max(60.0, n / 200)
+        while done < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            now = await bus.redis.xlen(streams.TRADES) - before
+            tick(now - done)
+            done = now
+        took = time.perf_counter() - started
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()
+    return {"n": n, "logged": done, "seconds": round(took, 3),
+            "intents_per_s": round(done / took, 1), "executors": len(executors)}
+
+
+async def kill_to_last_order(live: LiveStack, user: str, api_key: str, trials: int,
+                             tick: Tick) -> dict[str, Any]:
+    """Per trial: intents every ~2 ms; kill at a random moment; newest accepted order − kill."""
+    bus = Bus(live.redis_url, "bench")
+    await bus.broker.connect()
+    samples: list[float] = []
+    after: list[int] = []
+    rng = random.Random(9)
+    try:
+        for _ in range(trials):
+            seen = {o["orderId"] for o in live.admin.orders(api_key=api_key)}
+            stop = asyncio.Event()
+            feeder = asyncio.create_task(_feed(bus, user, stop))
+            await asyncio.sleep(0.15 + rng.random() * 0.1)
+            killed_ms = time.time() * 1000
+            await state.halt(bus.redis, "bench", "kill switch trial")
+            await asyncio.sleep(0.3)
+            stop.set()
+            await feeder
+            await asyncio.sleep(0.2)
+            new = [o for o in live.admin.orders(api_key=api_key) if o["orderId"] not in seen]
+            late = [o["time"] - killed_ms for o in new if o["time"] >= killed_ms]
+            after.append(len(late))
+            samples.append(max(late, default=0.0))
+            await state.resume(bus.redis)
+            tick(1)
+    finally:
+        await state.resume(bus.redis)
+        await bus.broker.stop()
+        await bus.redis.aclose()
+    return summary(samples) | {"trials": trials, "orders_after_kill": sum(after)}
+
+
+async def _feed(bus: Bus, user: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await bus.publish(OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2),
+                                      source="bench-kill"), streams.INTENTS)
+        await asyncio.sleep(0.002)
