@@ -7,6 +7,7 @@ so an emergency stop stops intents that were already consumed but not yet routed
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from decimal import Decimal
@@ -33,6 +34,9 @@ from shared.events import (
 from shared.state import TradingState
 
 log = logging.getLogger("piggy.executor")
+
+STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
+MAX_LOOKUPS = 10
 
 _RESERVATION_CLOSES = {
     Reservation.HALTED: {"trading_state": TradingState.HALTED},
@@ -80,11 +84,7 @@ def _closed_by(reservation: Reservation, inputs: gates.GateInputs) -> gates.Gate
 
 
 async def _route_live(ctx: ExecutorContext, intent: OrderIntent, route: Route) -> None:
-    request = OrderRequested(
-        intent_id=intent.intent_id, client_order_id=routing.client_order_id(intent.intent_id),
-        user_id=intent.user_id, exchange=intent.exchange, symbol=intent.symbol, side=intent.side,
-        amount_usd=intent.amount_usd, live=True, requested_by=ctx.bus.consumer,
-        correlation_id=intent.correlation_id)
+    request = _request(ctx, intent)
     await ctx.bus.publish(IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id,
                                          mode=Mode.LIVE, route=route.value,
                                          correlation_id=intent.correlation_id), streams.DECISIONS)
@@ -93,6 +93,14 @@ async def _route_live(ctx: ExecutorContext, intent: OrderIntent, route: Route) -
         await ctx.bus.publish(request, streams.ORDER_REQUESTS)
     else:
         await on_order_event(ctx, await ctx.direct.place(request))
+
+
+def _request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
+    return OrderRequested(
+        intent_id=intent.intent_id, client_order_id=routing.client_order_id(intent.intent_id),
+        user_id=intent.user_id, exchange=intent.exchange, symbol=intent.symbol, side=intent.side,
+        amount_usd=intent.amount_usd, live=True, requested_by=ctx.bus.consumer,
+        correlation_id=intent.correlation_id)
 
 
 async def _fill_paper(ctx: ExecutorContext, intent: OrderIntent, decision: Decision) -> None:
@@ -125,11 +133,32 @@ async def on_order_event(ctx: ExecutorContext, event: OrderPlaced | OrderRejecte
         line = _line(intent, Mode.LIVE, status, order_id=event.order_id,
                      client_order_id=event.client_order_id, price=event.average, filled=event.filled,
                      cost=event.cost, fee=event.fee, route=event.route)
+    elif event.code == STATUS_UNKNOWN:
+        line = await _status_unknown(ctx, intent, event)
+        if line is None:
+            return
     else:
         await ctx.ledger.release(intent.intent_id)
         line = _line(intent, Mode.LIVE, "rejected", client_order_id=event.client_order_id,
                      reasons=[f"{event.category.value}: {event.message}"], route=event.route)
     await _log(ctx, line)
+
+
+async def _status_unknown(ctx: ExecutorContext, intent: OrderIntent,
+                          event: OrderRejected) -> TradeLogged | None:
+    """The exchange may or may not have the order: ask again (the gateway looks a seen client
+    order id up before anything else, so this is a lookup, never a blind re-send). After
+    ``MAX_LOOKUPS`` rounds the intent is logged as unknown, its reservation kept."""
+    rounds = await ctx.ledger.count_lookup(intent.intent_id)
+    if rounds < MAX_LOOKUPS:
+        log.warning("order for intent %s has unknown status (round %d); asking for a lookup",
+                    intent.intent_id, rounds)
+        await asyncio.sleep(min(0.25 * rounds, 2.0))
+        await ctx.bus.publish(_request(ctx, intent), streams.ORDER_REQUESTS)
+        return None
+    return _line(intent, Mode.LIVE, "unknown", client_order_id=event.client_order_id,
+                 reasons=[(f"status unknown after {rounds} lookups: {event.message}; "
+                           "check the exchange before retrying")], route=event.route)
 
 
 def _line(intent: OrderIntent, mode: Mode, status: str, **fields: object) -> TradeLogged:

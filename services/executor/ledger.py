@@ -105,6 +105,10 @@ class Ledger:
             won, _ = await pipe.execute()
         return bool(won)
 
+    async def count_lookup(self, intent_id: str) -> int:
+        """One more 'status unknown' round for this intent; returns how many so far."""
+        return int(await self._redis.hincrby(_key(intent_id), "lookups", 1))
+
     async def mark_inflight(self, intent_id: str, deadline: float) -> None:
         await self._redis.zadd(INFLIGHT, {intent_id: deadline})
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from piggy.ops import wait_outcome
+from services.executor.risk import spend_key, to_micros
 from services.executor.routing import client_order_id
 from shared import state, streams, tradelog
 from shared.bus import decode_entry
-from shared.events import ArmLive, LiveStatus, OrderIntent, QueryLive
+from shared.events import ArmLive, LiveStatus, OrderIntent, OrderRejected, QueryLive, RejectCategory
 from shared.settings import ExecutorSettings
 from tests.support.inprocess import client_bus, executor
 
@@ -148,3 +150,30 @@ async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_u
         assert len(requests) == 6 and rejected == 34
         consumers = {r["requested_by"] for r in requests}
         assert consumers <= {"exec-a", "exec-b"}
+
+
+async def test_unknown_order_status_is_looked_up_again_never_released_or_logged_as_rejected(
+        redis_url: str) -> None:
+    async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
+        await _make_live_ready(bus.redis, "hal")
+        await bus.redis.hset(state.ARMED, "hal", "1")
+        intent = OrderIntent(user_id="hal", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        await bus.publish(intent, streams.INTENTS)
+        cid = client_order_id(intent.intent_id)
+        for _ in range(100):
+            if await _entries(bus.redis, streams.ORDER_REQUESTS):
+                break
+            await asyncio.sleep(0.05)
+        await bus.publish(OrderRejected(
+            intent_id=intent.intent_id, client_order_id=cid, user_id="hal", exchange="binanceus",
+            symbol="BTC/USDT", category=RejectCategory.UNAVAILABLE, code="status_unknown",
+            message="order status unknown after RequestTimeout"), streams.ORDER_EVENTS)
+        for _ in range(100):
+            requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+            if len(requests) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [r["client_order_id"] for r in requests] == [cid, cid]
+        assert await tradelog.read(bus.redis, intent_id=intent.intent_id) == []
+        spent = await bus.redis.get(spend_key("hal", datetime.now(UTC)))
+        assert int(spent) == to_micros(Decimal("2"))
