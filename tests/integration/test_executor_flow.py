@@ -157,7 +157,7 @@ async def test_unknown_order_status_is_looked_up_again_never_released_or_logged_
     async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
         await _make_live_ready(bus.redis, "hal")
         await bus.redis.hset(state.ARMED, "hal", "1")
-        intent = OrderIntent(user_id="hal", symbol="BTC/USDT", amount_usd=Decimal("2"))
+        intent = OrderIntent(user_id="hal", symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(intent, streams.INTENTS)
         cid = client_order_id(intent.intent_id)
         for _ in range(100):
@@ -176,4 +176,4 @@ async def test_unknown_order_status_is_looked_up_again_never_released_or_logged_
         assert [r["client_order_id"] for r in requests] == [cid, cid]
         assert await tradelog.read(bus.redis, intent_id=intent.intent_id) == []
         spent = await bus.redis.get(spend_key("hal", datetime.now(UTC)))
-        assert int(spent) == to_micros(Decimal("2"))
+        assert int(spent) == to_micros(Decimal(2))
