@@ -21,6 +21,8 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import BaseModel, ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from shared import streams
 from shared.events import DeadLetter, adapter
@@ -52,7 +54,13 @@ class Bus:
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name(service, instance_id)
         self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10)
-        self.redis: aredis.Redis = aredis.from_url(redis_url, decode_responses=True)
+        # A Redis restart leaves every pooled connection dead; without retry_on_error the
+        # first command on each fails ("Connection closed by server") before it reconnects.
+        # Retrying is safe here: every write the services make is idempotent (SET NX, HSETNX,
+        # guarded Lua) or re-delivered to idempotent consumers (XADD).
+        self.redis: aredis.Redis = aredis.from_url(
+            redis_url, decode_responses=True, retry_on_error=[aredis.ConnectionError],
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
         self._groups: set[tuple[str, str]] = set()
 
     async def publish(self, event: BaseModel, stream: str) -> None:
@@ -154,7 +162,7 @@ async def tolerant_parse(msg: Any, original: Callable[[Any], Awaitable[Any]]) ->
     error happens before the handler, the entry stays pending and is re-claimed forever."""
     try:
         return await original(msg)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the parser raises, dead-letter it
         fields = msg.get("data") if isinstance(msg, dict) else None
         shown = ({_text(k): _text(v)[:200] for k, v in fields.items()}
                  if isinstance(fields, dict) else repr(fields)[:500])
