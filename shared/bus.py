@@ -86,9 +86,11 @@ class Bus:
             self._groups.add((stream, group))
             validator = adapter(schema)
 
-            async def entry(msg: RedisStreamMessage) -> Any:
+            async def run(msg: RedisStreamMessage, claimed: bool) -> Any:
                 entry_id = _entry_id(msg)
-                deliveries = await msg.get_delivery_count()
+                # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
+                # claimed entry needs its count from the pending list (one XPENDING round trip).
+                deliveries = await msg.get_delivery_count() if claimed else 1
                 if deliveries > max_deliveries:
                     reason = await self.redis.hget(_failures_key(stream, group), entry_id)
                     await self.dead_letter(stream, group, entry_id, msg.body,
@@ -111,16 +113,24 @@ class Bus:
                     await self.redis.hdel(_failures_key(stream, group), entry_id)
                 return result
 
-            entry.__name__ = f"{handler.__name__}"
             # COUNT bounds what one read moves into this consumer's pending list: without it
             # a backlog lands there at once, sits idle and is claimed by the claimer (here or
             # in another replica) while this consumer still works through it.
             sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT)
             claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms or self.claim_idle_ms)
+
+            async def entry(msg: RedisStreamMessage) -> Any:
+                return await run(msg, claimed=False)
+
+            async def claimed_entry(msg: RedisStreamMessage) -> Any:
+                return await run(msg, claimed=True)
+
+            entry.__name__ = f"{handler.__name__}"
+            claimed_entry.__name__ = f"{handler.__name__}_claimed"
             self.broker.subscriber(stream=sub, title=f"{stream}:{group}",
                                    parser=tolerant_parse)(entry)
             self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim",
-                                   parser=tolerant_parse)(entry)
+                                   parser=tolerant_parse)(claimed_entry)
             return handler
 
         return register
