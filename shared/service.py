@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -44,3 +47,45 @@ def add_healthz(app: FastAPI, service: str) -> None:
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 lifespan="on")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How a service wires itself: declare subscribers, start and stop its loops.
+
+    ``start_before_consuming`` starts the loops (after connecting the broker for publishing)
+    before any subscriber reads, for services that must catch up first."""
+
+    register: Callable[[Any], None]
+    start: Callable[[Any], Awaitable[None]]
+    stop: Callable[[Any], Awaitable[None]]
+    start_before_consuming: bool = False
+
+
+def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
+                lifecycle: Lifecycle) -> FastAPI:
+    """A FastAPI app whose lifespan builds the context once, runs the bus, serves /healthz.
+
+    The context must have a ``bus`` (a :class:`Bus`); it is kept in ``app.state.ctx``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ctx_factory()
+        app.state.ctx, app.state.bus = ctx, ctx.bus
+        lifecycle.register(ctx)
+        if lifecycle.start_before_consuming:
+            await ctx.bus.broker.connect()
+            await lifecycle.start(ctx)
+            await ctx.bus.start()
+        else:
+            await ctx.bus.start()
+            await lifecycle.start(ctx)
+        try:
+            yield
+        finally:
+            await lifecycle.stop(ctx)
+            await ctx.bus.stop()
+
+    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    add_healthz(app, service)
+    return app

@@ -1,8 +1,7 @@
 """Credentials service wiring: bus, vault, exchange checker and clock, built once at start-up."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -12,7 +11,7 @@ from services.credentials.checker import Checker, ccxt_checker
 from services.credentials.handlers import CredentialsContext
 from shared.bus import Bus
 from shared.events import utcnow
-from shared.service import add_healthz
+from shared.service import Lifecycle, service_app
 from shared.settings import (
     CredentialsSettings,
     ExchangeSettings,
@@ -41,20 +40,5 @@ def bootstrap(*, redis_url: str | None = None, check: Checker | None = None,
 
 
 def create_app(ctx_factory: Callable[[], CredentialsContext] = bootstrap) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = ctx_factory()
-        app.state.ctx = ctx
-        app.state.bus = ctx.bus
-        handlers.register(ctx)
-        await ctx.bus.start()
-        await handlers.start(ctx)
-        try:
-            yield
-        finally:
-            await handlers.stop(ctx)
-            await ctx.bus.stop()
-
-    app = FastAPI(title="CryptoPiggy credentials", lifespan=lifespan)
-    add_healthz(app, "credentials")
-    return app
+    lifecycle = Lifecycle(handlers.register, handlers.start, handlers.stop)
+    return service_app("credentials", "CryptoPiggy credentials", ctx_factory, lifecycle)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from functools import partial
 
 from fastapi import FastAPI
@@ -15,7 +14,7 @@ from services.executor.ledger import Ledger
 from shared import streams
 from shared.bus import Bus
 from shared.events import CredentialsEvent, ExecutorCommand, OrderEvent, OrderIntent
-from shared.service import add_healthz
+from shared.service import Lifecycle, service_app
 from shared.settings import ExecutorSettings, RedisSettings, ServiceSettings
 
 GROUP = "executor"
@@ -49,24 +48,19 @@ def register(ctx: ExecutorContext) -> None:
         ctx.bus.consume(stream, GROUP, schema)(bound)
 
 
-def create_app(ctx_factory: Callable[[], ExecutorContext] = bootstrap) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = ctx_factory()
-        app.state.ctx, app.state.bus = ctx, ctx.bus
-        register(ctx)
-        await ctx.bus.start()
-        watchdog = asyncio.create_task(live.watch_heartbeat(ctx))
-        try:
-            yield
-        finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-            await ctx.bus.stop()
-            if ctx.direct is not None:
-                await ctx.direct.close()
+async def _start(ctx: ExecutorContext) -> None:
+    ctx.watchdog = asyncio.create_task(live.watch_heartbeat(ctx))
 
-    app = FastAPI(title="CryptoPiggy executor", lifespan=lifespan)
-    add_healthz(app, "executor")
-    return app
+
+async def _stop(ctx: ExecutorContext) -> None:
+    if ctx.watchdog is not None:
+        ctx.watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx.watchdog
+    if ctx.direct is not None:
+        await ctx.direct.close()
+
+
+def create_app(ctx_factory: Callable[[], ExecutorContext] = bootstrap) -> FastAPI:
+    return service_app("executor", "CryptoPiggy executor", ctx_factory,
+                       Lifecycle(register, _start, _stop))

@@ -1,6 +1,7 @@
 """What the executor's handlers share, built once in the lifespan."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ class ExecutorContext:
     settings: ExecutorSettings
     clock: Callable[[], float] = time.time
     direct: Any = None  # a DirectRoute when the direct ccxt path is configured
+    watchdog: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,8 +1,7 @@
 """Gateway wiring: the HTTP API, the bus, and the exchange access, built once at start-up."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -11,7 +10,7 @@ from services.gateway import handlers, routes_credentials, routes_health, routes
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
 from shared.bus import Bus
-from shared.service import add_healthz
+from shared.service import Lifecycle, service_app
 from shared.settings import (
     ApiSettings,
     ExchangeSettings,
@@ -46,24 +45,14 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
     )
 
 
-def create_app(ctx_factory=bootstrap) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = ctx_factory()
-        app.state.ctx = ctx
-        app.state.bus = ctx.bus
-        handlers.register(ctx)
-        routes_credentials.register(ctx)
-        await ctx.bus.start()
-        await handlers.start(ctx)
-        try:
-            yield
-        finally:
-            await handlers.stop(ctx)
-            await ctx.bus.stop()
+def _register(ctx: GatewayContext) -> None:
+    handlers.register(ctx)
+    routes_credentials.register(ctx)
 
-    app = FastAPI(title="CryptoPiggy API", version="1", lifespan=lifespan)
-    add_healthz(app, "gateway")
+
+def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
+    lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
+    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
     app.include_router(routes_credentials.router, dependencies=protected)

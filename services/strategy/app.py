@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import redis.asyncio as aredis
 from fastapi import FastAPI
@@ -16,7 +15,7 @@ from services.strategy.runner import Clock, Runner, wall_clock
 from services.strategy.store import StrategyStore
 from shared import streams
 from shared.bus import Bus
-from shared.service import add_healthz
+from shared.service import Lifecycle, service_app
 from shared.settings import RedisSettings, ServiceSettings, StrategySettings
 
 
@@ -41,21 +40,7 @@ def bootstrap(*, redis_url: str | None = None, settings: StrategySettings | None
 
 
 def create_app(ctx_factory: Callable[[], StrategyContext] = bootstrap) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = ctx_factory()
-        app.state.ctx = ctx
-        app.state.bus = ctx.bus
-        handlers.register(ctx)
-        await ctx.bus.broker.connect()  # the runner may publish while it catches up
-        await handlers.start(ctx)  # before consuming, so no ticker meets a strategy not ready
-        await ctx.bus.start()
-        try:
-            yield
-        finally:
-            await handlers.stop(ctx)
-            await ctx.bus.stop()
-
-    app = FastAPI(title="CryptoPiggy strategy service", version="1", lifespan=lifespan)
-    add_healthz(app, "strategy")
-    return app
+    # Loops start before consuming: the runner catches up (and may publish) before any
+    # ticker reaches a strategy that is not ready.
+    lifecycle = Lifecycle(handlers.register, handlers.start, handlers.stop, start_before_consuming=True)
+    return service_app("strategy", "CryptoPiggy strategy service", ctx_factory, lifecycle)
