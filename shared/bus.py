@@ -41,6 +41,10 @@ def delivery_count() -> int:
     return _delivery.get()
 
 
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
+
+
 def consumer_name(service: str, instance_id: str = "") -> str:
     return instance_id or f"{service}-{socket.gethostname()}-{os.getpid()}"
 
@@ -53,14 +57,16 @@ class Bus:
         self.service = service
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name(service, instance_id)
-        self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10)
         # A Redis restart leaves every pooled connection dead; without retry_on_error the
         # first command on each fails ("Connection closed by server") before it reconnects.
         # Retrying is safe here: every write the services make is idempotent (SET NX, HSETNX,
-        # guarded Lua) or re-delivered to idempotent consumers (XADD).
+        # guarded Lua) or re-delivered to idempotent consumers (XADD). Both clients: the
+        # broker's (publish, requests, reads) and the one the handlers use.
+        self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10,
+                                  retry_on_error=[aredis.ConnectionError], retry=_retry())
         self.redis: aredis.Redis = aredis.from_url(
             redis_url, decode_responses=True, retry_on_error=[aredis.ConnectionError],
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
+            retry=_retry())
         self._groups: set[tuple[str, str]] = set()
 
     async def publish(self, event: BaseModel, stream: str) -> None:
