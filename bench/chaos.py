@@ -205,11 +205,23 @@ async def _consumer_name(child: Child) -> str:
 
 async def _pending_of(watch: aredis.Redis, stream: str, group: str, consumer: str) -> int:
     try:
-        rows = await watch.xpending_range(stream, group, min="-", max="+", count=10_000,
-                                          consumername=consumer)
+        rows = await _again(lambda: watch.xpending_range(stream, group, min="-", max="+",
+                                                         count=10_000, consumername=consumer))
     except aredis.ResponseError:
         return 0
     return len(rows)
+
+
+async def _again(call: Callable[[], Any], attempts: int = 20) -> Any:
+    """The driver's own reads, retried while Redis restarts (its pooled connections die)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (aredis.ConnectionError, aredis.TimeoutError, OSError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25)
+    raise AssertionError("unreachable")
 
 
 async def _wait_until(moment: float) -> None:
@@ -221,9 +233,9 @@ async def _settle(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
     deadline = time.monotonic() + timeout
     wanted = set(report.intents)
     while time.monotonic() < deadline:
-        lines = await trade_lines(live.redis_url)
+        lines = await _again(lambda: trade_lines(live.redis_url))
         done = {ln["intent_id"] for ln in lines} & wanted
-        pending = [await pending_count(watch, s, g) for s, g in CONSUMED]
+        pending = [await _again(lambda s=s, g=g: pending_count(watch, s, g)) for s, g in CONSUMED]
         if len(done) == len(wanted) and not any(pending):
             break
         await asyncio.sleep(0.5)

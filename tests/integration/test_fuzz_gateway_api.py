@@ -22,7 +22,7 @@ from bench.harness import env_flag
 from sandbox.admin import SandboxAdmin
 from tests.support.stack import running_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]  # short in make test, long in make chaos
 
 EXAMPLES = 120 if env_flag("PIGGY_CHAOS_FULL") else 12
 BUDGET_S = 300 if env_flag("PIGGY_CHAOS_FULL") else 45

@@ -27,7 +27,7 @@ from shared import streams
 from tests.support.inprocess import client_bus
 from tests.support.stack import running_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]  # short in make test, long in make chaos
 
 CONSUMED = [streams.INTENTS, streams.ORDER_REQUESTS, streams.ORDER_EVENTS, streams.CREDENTIALS,
             streams.COMMANDS, streams.TICKERS, streams.BALANCES, streams.TRADES]
