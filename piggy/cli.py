@@ -5,8 +5,11 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Coroutine
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +25,7 @@ app.add_typer(strategy.app, name="strategy")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 console = Console()
+T = TypeVar("T")
 
 
 def _usd(text: str) -> Decimal:
@@ -36,6 +40,16 @@ def _usd(text: str) -> Decimal:
 
 def _redis_url() -> str:
     return RedisSettings().redis_url
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one Redis-backed operation; an unreachable Redis is one clear line, not a traceback."""
+    try:
+        return asyncio.run(coro)
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        console.print(f"[red]Redis unreachable at {_redis_url()}[/] ({type(exc).__name__}). "
+                      "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
+        raise typer.Exit(1) from exc
 
 
 def _print_trade(line: TradeLogged) -> None:
@@ -119,7 +133,7 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              timeout: float = typer.Option(20.0, help="seconds to wait for the outcome")) -> None:
     """Publish a test-buy intent and wait for its outcome."""
     amount = _usd(usd)
-    intent, line = asyncio.run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
+    intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                             exchange=exchange, timeout_s=timeout))
     console.print(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
     if line is None:
@@ -134,7 +148,7 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
 def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.Option(20, min=1),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the trade log, newest first."""
-    lines = asyncio.run(ops.trades(_redis_url(), user, limit))
+    lines = _run(ops.trades(_redis_url(), user, limit))
     if as_json:
         typer.echo(json.dumps([ln.model_dump(mode="json") for ln in lines], indent=2))
         return
@@ -149,14 +163,14 @@ def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.O
 @app.command()
 def kill(reason: str = typer.Option("emergency stop", help="why")) -> None:
     """Emergency stop: no live order leaves any executor until `piggy resume`."""
-    asyncio.run(ops.halt(_redis_url(), reason))
+    _run(ops.halt(_redis_url(), reason))
     console.print("[bold red]HALTED[/]: no live order will leave the executor until `piggy resume`")
 
 
 @app.command()
 def resume() -> None:
     """Lift the emergency stop."""
-    asyncio.run(ops.resume(_redis_url()))
+    _run(ops.resume(_redis_url()))
     console.print("[green]ACTIVE[/]: trading may resume (live still needs every gate)")
 
 

@@ -85,3 +85,17 @@ async def _burst(redis_url: str, n: int) -> dict:
             ledger_owners[owner] = ledger_owners.get(owner, 0) + 1
         return {"lines": len(lines), "distinct": len({ln.intent_id for ln in lines}),
                 "by_consumer": ledger_owners}
+
+
+@pytest.mark.parametrize("command", [["test-buy", "--usd", "2"], ["trades"], ["kill"]])
+def test_cli_with_redis_unreachable_names_the_cause_and_exits_1(command: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ) | {"PIGGY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "piggy.cli", *command], env=env, text=True,
+                            capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 1
+    assert "Redis unreachable at redis://127.0.0.1:" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
