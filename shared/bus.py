@@ -119,11 +119,15 @@ class Bus:
                     await self.redis.hdel(_failures_key(stream, group), entry_id)
                 return result
 
+            idle_ms = claim_idle_ms or self.claim_idle_ms
             # COUNT bounds what one read moves into this consumer's pending list: without it
             # a backlog lands there at once, sits idle and is claimed by the claimer (here or
             # in another replica) while this consumer still works through it.
+            # The claimer looks a few times per idle period, not every 100 ms: an idle service
+            # then makes a few Redis calls a second instead of dozens.
             sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT)
-            claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=claim_idle_ms or self.claim_idle_ms)
+            claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=idle_ms,
+                                polling_interval=max(100, idle_ms // 5))
 
             async def entry(msg: RedisStreamMessage) -> Any:
                 return await run(msg, claimed=False)
