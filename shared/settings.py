@@ -14,6 +14,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"}
 
 
+def _real_secret(value: SecretStr | None, name: str) -> SecretStr | None:
+    """An empty secret is unset (compose passes ``${NAME:-}``); a placeholder is refused."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    if value.get_secret_value().strip().lower() in PLACEHOLDERS:
+        raise ValueError(f"{name} is a placeholder; set a real value or unset it")
+    return value
+
+
 def _config(prefix: str = "PIGGY_") -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="forbid")
 
@@ -53,11 +62,7 @@ class VaultSettings(BaseSettings):
     @field_validator("master_key")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and not v.get_secret_value().strip():
-            return None  # set but empty (compose passes ${PIGGY_MASTER_KEY:-}): use the key file
-        if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
-            raise ValueError("PIGGY_MASTER_KEY is a placeholder; set a real key or unset it")
-        return v
+        return _real_secret(v, "PIGGY_MASTER_KEY")  # empty: use the key file
 
 
 class ApiSettings(BaseSettings):
@@ -77,11 +82,7 @@ class ApiSettings(BaseSettings):
     @field_validator("api_token")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and not v.get_secret_value().strip():
-            return None  # set but empty: use (or create) the token file
-        if v is not None and v.get_secret_value().strip().lower() in PLACEHOLDERS:
-            raise ValueError("PIGGY_API_TOKEN is a placeholder; set a real token or unset it")
-        return v
+        return _real_secret(v, "PIGGY_API_TOKEN")  # empty: use (or create) the token file
 
 
 class ServiceSettings(BaseSettings):
@@ -104,8 +105,8 @@ class ExecutorSettings(BaseSettings):
 
     @field_validator("live_confirm_token")
     @classmethod
-    def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
-        return v if v is not None and v.get_secret_value().strip() else None
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        return _real_secret(v, "LIVE_CONFIRM_TOKEN")
     dry_run: bool = False
     paper_enabled: bool = True
     min_trade_usd: Decimal = Decimal(2)

@@ -11,10 +11,10 @@ from piggy.ops import wait_outcome
 from sandbox import AsyncSandboxAdmin, SandboxServer
 from services.executor.routing import client_order_id
 from shared import state, streams
-from shared.events import ArmLive, LiveStatus, OrderIntent
+from shared.events import ArmLive, OrderIntent
 from shared.settings import ExecutorSettings
 from shared.vault import ApiKeyPair, Vault
-from tests.support.inprocess import client_bus, executor
+from tests.support.inprocess import ask_executor, client_bus, executor
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,7 @@ async def test_with_the_gateway_down_a_configured_direct_path_places_the_order_o
             await state.set_credential_status(bus.redis, "dora", "binanceus",
                                               {"status": "validated", "can_trade": True})
             assert await state.freshest_heartbeat(bus.redis) is None  # no gateway at all
-            reply = await bus.broker.request(ArmLive(user_id="dora").model_dump(mode="json"),
-                                             stream=streams.COMMANDS, timeout=5)
-            assert LiveStatus.model_validate(await reply.decode()).armed
+            assert (await ask_executor(bus, ArmLive(user_id="dora"))).armed
             intent = OrderIntent(user_id="dora", symbol="BTCUSDT", amount_usd=Decimal(2))
             await bus.publish(intent, streams.INTENTS)
             line = await wait_outcome(bus, intent.intent_id, 15)

@@ -13,9 +13,9 @@ from services.executor.risk import spend_key, to_micros
 from services.executor.routing import client_order_id
 from shared import state, streams, tradelog
 from shared.bus import decode_entry
-from shared.events import ArmLive, LiveStatus, OrderIntent, OrderRejected, QueryLive, RejectCategory
+from shared.events import ArmLive, OrderIntent, OrderRejected, QueryLive, RejectCategory
 from shared.settings import ExecutorSettings
-from tests.support.inprocess import client_bus, executor
+from tests.support.inprocess import ask_executor, client_bus, executor
 
 pytestmark = pytest.mark.integration
 
@@ -79,16 +79,13 @@ async def test_malformed_entries_are_dead_lettered_and_consumption_goes_on(redis
 async def test_arming_lists_every_closed_gate_and_succeeds_once_they_open(redis_url: str) -> None:
     settings = ExecutorSettings(allow_live=True)
     async with executor(redis_url, settings) as ctx, client_bus(redis_url) as bus:
-        refused = LiveStatus.model_validate(await (await bus.broker.request(
-            ArmLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        refused = await ask_executor(bus, ArmLive(user_id="dave"))
         assert not refused.ok and not refused.armed
         assert {c.split(":")[0] for c in refused.closed} == {"credentials", "gateway_heartbeat", "armed"}
         await _make_live_ready(bus.redis, "dave")
-        armed = LiveStatus.model_validate(await (await bus.broker.request(
-            ArmLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        armed = await ask_executor(bus, ArmLive(user_id="dave"))
         assert armed.ok and armed.armed and armed.closed == []
-        status = LiveStatus.model_validate(await (await bus.broker.request(
-            QueryLive(user_id="dave").model_dump(mode="json"), stream=streams.COMMANDS, timeout=5)).decode())
+        status = await ask_executor(bus, QueryLive(user_id="dave"))
         assert status.armed
         assert ctx.settings.allow_live
 

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from services.executor.app import bootstrap as executor_bootstrap
 from services.executor.app import create_app as executor_app
 from services.executor.context import ExecutorContext
+from shared import streams
 from shared.bus import Bus
+from shared.events import ArmLive, DisarmLive, LiveStatus, QueryLive
 from shared.settings import ExecutorSettings
 
 
@@ -31,3 +33,10 @@ async def client_bus(redis_url: str) -> AsyncIterator[Bus]:
     finally:
         await bus.broker.stop()
         await bus.redis.aclose()
+
+
+async def ask_executor(bus: Bus, command: ArmLive | DisarmLive | QueryLive) -> LiveStatus:
+    """A live command over the bus, answered by a running executor (as the gateway asks)."""
+    reply = await bus.broker.request(command.model_dump(mode="json"), stream=streams.COMMANDS,
+                                     timeout=5)
+    return LiveStatus.model_validate(await reply.decode())
