@@ -51,10 +51,14 @@ def _arm(stack: Stack, user: str) -> None:
     assert "LIVE ARMED" in armed.stdout
 
 
+def _armed_user(stack: Stack, user: str) -> None:
+    _keys(stack, user)
+    _arm(stack, user)
+
+
 def test_armed_test_buy_places_one_live_order_at_the_sandbox(redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, LIVE_ENV) as stack:
-        _keys(stack, "liz")
-        _arm(stack, "liz")
+        _armed_user(stack, "liz")
         bought = piggy(stack, "test-buy", "--usd", "2", "--user", "liz")
         assert bought.returncode == 0, bought.stdout + bought.stderr
         assert "LIVE" in bought.stdout
@@ -82,8 +86,7 @@ def test_without_allow_live_the_test_buy_says_so_and_nothing_goes_live(
 def test_after_kill_a_hundred_intents_in_flight_produce_no_live_order(
         redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, LIVE_ENV) as stack:
-        _keys(stack, "ned")
-        _arm(stack, "ned")
+        _armed_user(stack, "ned")
         outcomes = asyncio.run(_kill_during_burst(stack, redis_url, "ned", 100))
         assert SandboxAdmin(stack.sandbox_url).orders() == []
         assert len(outcomes) == 100
@@ -102,8 +105,7 @@ async def _kill_during_burst(stack: Stack, redis_url: str, user: str, n: int) ->
 def test_stopping_the_gateway_disarms_live_within_the_heartbeat_age(
         redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, LIVE_ENV) as stack:
-        _keys(stack, "ola")
-        _arm(stack, "ola")
+        _armed_user(stack, "ola")
         gateway = next(c for c in stack.children if c.name == "gateway")
         gateway.stop()
         stopped_at = time.monotonic()
@@ -117,8 +119,7 @@ def test_stopping_the_gateway_disarms_live_within_the_heartbeat_age(
 def test_intent_published_twice_and_a_consumer_killed_mid_intent_yield_one_order_each(
         redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, LIVE_ENV) as stack:
-        _keys(stack, "pia")
-        _arm(stack, "pia")
+        _armed_user(stack, "pia")
         executor = next(c for c in stack.children if c.name == "executor")
         twice, orphan = asyncio.run(_twice_and_orphaned(redis_url, "pia", executor))
         orders = SandboxAdmin(stack.sandbox_url).orders()

@@ -25,6 +25,22 @@ async def _entries(redis, stream: str) -> list[dict]:
     return [decode_entry(fields) for _id, fields in raw]
 
 
+async def _armed(redis, user: str) -> None:
+    """Every gate open for ``user``, live armed included."""
+    await _make_live_ready(redis, user)
+    await redis.hset(state.ARMED, user, "1")
+
+
+async def _requests(redis, at_least: int) -> list[dict]:
+    """The order requests on the stream, once there are ``at_least`` (or after 5 s)."""
+    for _ in range(100):
+        requests = await _entries(redis, streams.ORDER_REQUESTS)
+        if len(requests) >= at_least:
+            break
+        await asyncio.sleep(0.05)
+    return requests
+
+
 async def _make_live_ready(redis, user: str) -> None:
     """Every gate but arming open: validated keys and a fresh gateway heartbeat."""
     await state.set_credential_status(redis, user, "binanceus", {"status": "validated", "can_trade": True})
@@ -93,8 +109,7 @@ async def test_arming_lists_every_closed_gate_and_succeeds_once_they_open(redis_
 async def test_kill_switch_stops_live_routing_and_names_the_gate(redis_url: str) -> None:
     settings = ExecutorSettings(allow_live=True, paper_enabled=False)
     async with executor(redis_url, settings), client_bus(redis_url) as bus:
-        await _make_live_ready(bus.redis, "erin")
-        await bus.redis.hset(state.ARMED, "erin", "1")
+        await _armed(bus.redis, "erin")
         await state.halt(bus.redis, "test", "drill")
         intents = [OrderIntent(user_id="erin", symbol="BTC/USDT", amount_usd=Decimal(2)) for _ in range(20)]
         for intent in intents:
@@ -109,15 +124,10 @@ async def test_kill_switch_stops_live_routing_and_names_the_gate(redis_url: str)
 async def test_live_intent_is_requested_from_the_gateway_with_a_deterministic_client_order_id(
         redis_url: str) -> None:
     async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
-        await _make_live_ready(bus.redis, "fay")
-        await bus.redis.hset(state.ARMED, "fay", "1")
+        await _armed(bus.redis, "fay")
         intent = OrderIntent(user_id="fay", symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(intent, streams.INTENTS)
-        for _ in range(100):
-            requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
-            if requests:
-                break
-            await asyncio.sleep(0.05)
+        requests = await _requests(bus.redis, 1)
         assert len(requests) == 1
         assert requests[0]["live"] is True
         assert requests[0]["client_order_id"] == client_order_id(intent.intent_id)
@@ -128,8 +138,7 @@ async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_u
     settings = ExecutorSettings(allow_live=True, paper_enabled=False, daily_cap_usd=Decimal(20))
     async with executor(redis_url, settings, "exec-a"), executor(redis_url, settings, "exec-b"), \
             client_bus(redis_url) as bus:
-        await _make_live_ready(bus.redis, "gus")
-        await bus.redis.hset(state.ARMED, "gus", "1")
+        await _armed(bus.redis, "gus")
         intents = [OrderIntent(user_id="gus", symbol="BTC/USDT", amount_usd=Decimal(3)) for _ in range(40)]
         for intent in intents:
             await bus.publish(intent, streams.INTENTS)
@@ -152,24 +161,16 @@ async def test_two_executor_replicas_never_exceed_the_daily_cap_together(redis_u
 async def test_unknown_order_status_is_looked_up_again_never_released_or_logged_as_rejected(
         redis_url: str) -> None:
     async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
-        await _make_live_ready(bus.redis, "hal")
-        await bus.redis.hset(state.ARMED, "hal", "1")
+        await _armed(bus.redis, "hal")
         intent = OrderIntent(user_id="hal", symbol="BTC/USDT", amount_usd=Decimal(2))
         await bus.publish(intent, streams.INTENTS)
         cid = client_order_id(intent.intent_id)
-        for _ in range(100):
-            if await _entries(bus.redis, streams.ORDER_REQUESTS):
-                break
-            await asyncio.sleep(0.05)
+        await _requests(bus.redis, 1)
         await bus.publish(OrderRejected(
             intent_id=intent.intent_id, client_order_id=cid, user_id="hal", exchange="binanceus",
             symbol="BTC/USDT", category=RejectCategory.UNAVAILABLE, code="status_unknown",
             message="order status unknown after RequestTimeout"), streams.ORDER_EVENTS)
-        for _ in range(100):
-            requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
-            if len(requests) == 2:
-                break
-            await asyncio.sleep(0.05)
+        requests = await _requests(bus.redis, 2)
         assert [r["client_order_id"] for r in requests] == [cid, cid]
         assert await tradelog.read(bus.redis, intent_id=intent.intent_id) == []
         spent = await bus.redis.get(spend_key("hal", datetime.now(UTC)))
