@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -96,7 +97,7 @@ def test_any_order_of_outcomes_logs_once_and_never_leaves_a_terminal_status(even
     if terminal_at is not None:
         assert set(history[terminal_at:]) == {history[terminal_at]}
         assert lines == 1
-    for a, b in zip(history, history[1:], strict=False):
+    for a, b in pairwise(history):
         assert allowed(a, b)
 
 
