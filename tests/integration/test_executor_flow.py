@@ -243,3 +243,21 @@ async def test_one_bad_entry_in_a_batch_is_dead_lettered_alone_the_rest_handled_
         dead = await _entries(bus.redis, streams.DEAD_LETTER)
         assert len(dead) == 1 and "undecodable" in dead[0]["reason"]
         assert (await bus.redis.xpending(streams.INTENTS, "executor"))["pending"] == 0
+
+
+async def test_a_routed_intent_never_answered_is_looked_up_then_logged_unknown_with_the_reason(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = ExecutorSettings(allow_live=True, outcome_timeout_s=0.3, reconcile_rounds=2)
+    async with executor(redis_url, settings), client_bus(redis_url) as bus:
+        await _armed(bus.redis, "lou")
+        intent = OrderIntent(user_id="lou", symbol="BTC/USDT", amount_usd=Decimal(2))
+        await bus.publish(intent, streams.INTENTS)
+        line = await wait_outcome(bus, intent.intent_id, 10)
+        assert line is not None and line.mode.value == "LIVE" and line.status == "unknown"
+        assert "no outcome after 2 lookup(s)" in line.reasons[0]
+        assert line.client_order_id == client_order_id(intent.intent_id)
+        requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+        assert [r["client_order_id"] for r in requests] == [client_order_id(intent.intent_id)] * 3
+        spent = await bus.redis.get(spend_key("lou", datetime.now(UTC)))
+        assert int(spent) == to_micros(Decimal(2))  # the money may be spent: kept reserved
+        assert any("ALERT" in r.message and intent.intent_id in r.message for r in caplog.records)
