@@ -25,7 +25,7 @@ from services.executor.lifecycle import (
 from services.executor.risk import paper_fill, spend_key, to_micros
 from services.executor.routing import Route
 from shared import state, streams
-from shared.bus import Batch
+from shared.bus import Batch, frame
 from shared.events import (
     DeadLetter,
     IntentAccepted,
@@ -88,7 +88,7 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
         assert p.route is not None
         first = _steps(w, intent.intent_id, row.status, IntentStatus.ROUTED)
         if first:
-            w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), await ctx.bus.frame(
+            w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
                 IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.LIVE,
                                route=p.route.value, correlation_id=intent.correlation_id)))
         else:
@@ -99,7 +99,7 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
         _remember(ctx, intent)
         if p.route is Route.GATEWAY:
             w.xadd(streams.ORDER_REQUESTS, streams.maxlen(streams.ORDER_REQUESTS),
-                   await ctx.bus.frame(request))
+                   frame(request))
         else:
             direct.append(request)
         return
@@ -108,7 +108,7 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
     if p.action is Action.PAPER:
         assert p.price is not None
         fill = paper_fill(intent.amount_usd, p.price, intent.side.value)
-        w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), await ctx.bus.frame(
+        w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
             IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.PAPER,
                            route="paper", correlation_id=intent.correlation_id)))
         await _finish(ctx, w, IntentStatus.PAPER_FILLED, line(
@@ -117,7 +117,7 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
             reasons=p.decision.reasons, route="paper"))
         return
     reasons = p.decision.reasons or ["no route to the exchange: gateway down and no direct path"]
-    w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), await ctx.bus.frame(
+    w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
         IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id, reasons=reasons,
                        correlation_id=intent.correlation_id)))
     await _finish(ctx, w, IntentStatus.REJECTED, line(intent, Mode.NONE, TradeStatus.REJECTED,
@@ -204,8 +204,9 @@ def line(intent: OrderIntent, mode: Mode, status: TradeStatus, **fields: object)
 
 async def _finish(ctx: ExecutorContext, w: Writes, status: IntentStatus, trade: TradeLogged, *,
                   release: bool = False) -> None:
-    w.finish(trade.intent_id, status, trade.model_dump_json(), streams.TRADES,
-             streams.maxlen(streams.TRADES), await ctx.bus.frame(trade), release=release)
+    body = trade.model_dump_json()
+    w.finish(trade.intent_id, status, body, streams.TRADES, streams.maxlen(streams.TRADES),
+             frame(trade, body), release=release)
     w.lines[trade.intent_id] = trade
 
 
@@ -238,7 +239,7 @@ async def _dead_letter(ctx: ExecutorContext, w: Writes, batch: Batch, entry_id: 
                        body: bytes | str, reason: str) -> None:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     log.warning("dead-lettered %s entry %s (%s): %s", batch.stream, entry_id, batch.group, reason)
-    w.xadd(streams.DEAD_LETTER, streams.maxlen(streams.DEAD_LETTER), await ctx.bus.frame(
+    w.xadd(streams.DEAD_LETTER, streams.maxlen(streams.DEAD_LETTER), frame(
         DeadLetter(stream=batch.stream, group=batch.group, entry_id=entry_id, reason=reason,
                    body=text[:2000])))
 

@@ -144,8 +144,9 @@ while i <= #ARGV do
     redis.call('HDEL', ARGV[i + 1], 'routed', 'reserved', 'spend_key', 'released')
     i = i + 2
   elseif op == 'ack' then
-    redis.call('XACK', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    i = i + 4
+    local n = tonumber(ARGV[i + 3])
+    redis.call('XACK', ARGV[i + 1], ARGV[i + 2], unpack(ARGV, i + 4, i + 3 + n))
+    i = i + 4 + n
   else
     return redis.error_reply('commit: unknown op ' .. tostring(op))
   end
@@ -328,5 +329,6 @@ class Writes:
         self.ops += ["unroute", key(intent_id)]
 
     def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
-        for entry_id in entry_ids:
-            self.ops += ["ack", stream, group, entry_id]
+        ids = [i for i in entry_ids if i]
+        if ids:
+            self.ops += ["ack", stream, group, len(ids), *ids]

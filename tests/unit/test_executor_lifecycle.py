@@ -119,3 +119,13 @@ def test_the_record_reads_the_ledger_hash() -> None:
                                   "reserved": "2000000", "lookups": "3"})
     assert rec.status is S.ROUTED and rec.intent == INTENT and rec.reserved == 2_000_000
     assert rec.lookups == 3 and not rec.terminal and rec.outcome is None
+
+
+def test_a_frame_written_from_lua_reads_back_as_faststream_reads_a_published_entry() -> None:
+    from faststream.redis.parser import BinaryMessageFormatV1
+
+    from shared.bus import frame
+
+    body, headers = BinaryMessageFormatV1.parse(frame(INTENT))
+    assert OrderIntent.model_validate_json(body) == INTENT
+    assert headers == {"correlation_id": INTENT.correlation_id, "content-type": "application/json"}
