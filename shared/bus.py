@@ -232,6 +232,21 @@ class Bus:
 
         return register
 
+    async def settle(self, batch: Batch) -> None:
+        """Dead-letter a batch's bad entries and ack the whole batch, in one round trip (for
+        handlers whose effects are not Redis writes of their own)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id, body, reason in batch.bad:
+                log.warning("dead-lettered %s entry %s (%s): %s", batch.stream, entry_id,
+                            batch.group, reason)
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                pipe.xadd(streams.DEAD_LETTER, {"__data__": frame(DeadLetter(
+                    stream=batch.stream, group=batch.group, entry_id=entry_id, reason=reason,
+                    body=text[:2000]))}, maxlen=streams.maxlen(streams.DEAD_LETTER))
+            if batch.ack_ids and batch.group:
+                pipe.xack(batch.stream, batch.group, *batch.ack_ids)
+            await pipe.execute()
+
     async def dead_letter(self, stream: str, group: str, entry_id: str, body: bytes | str,
                           reason: str) -> None:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
