@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from bench.harness import stream_bodies
+from bench.harness import LiveStack, stream_bodies
 from piggy.ops import wait_outcome
 from sandbox.admin import SandboxAdmin
 from services.executor.routing import client_order_id
@@ -105,3 +106,47 @@ async def _dead_letters(bus, n: int, timeout: float) -> list[dict]:
             break
         await asyncio.sleep(0.05)
     return dead
+
+
+def test_two_executors_one_sigkilled_with_a_batch_in_hand_every_intent_is_logged_once(
+        redis_url: str, tmp_path: Path) -> None:
+    with running_stack(tmp_path, redis_url, ENV) as stack:
+        live = LiveStack(stack)
+        live.add_replica("executor")
+        procs = [c.proc for c in live.children("executor") if c.proc is not None]
+        assert len(procs) == 2
+        intents = [OrderIntent(user_id=f"k-{i % 7}", symbol="BTC/USDT", amount_usd=Decimal(2))
+                   for i in range(1500)]
+        for proc in procs:  # a backlog both will read from in batches
+            proc.send_signal(signal.SIGSTOP)
+        asyncio.run(_publish(redis_url, intents))
+        for proc in procs:
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.15)
+        procs[0].kill()  # mid-backlog: whatever batch it read and did not commit stays pending
+        lines = asyncio.run(_all_lines(redis_url, {i.intent_id for i in intents}, 90))
+        counts = Counter(ln["intent_id"] for ln in lines)
+        assert set(counts) == {i.intent_id for i in intents}
+        assert max(counts.values()) == 1
+
+
+async def _publish(redis_url: str, intents: list[OrderIntent]) -> None:
+    async with client_bus(redis_url) as bus:
+        for chunk in range(0, len(intents), 50):
+            await asyncio.gather(*(bus.publish(i, streams.INTENTS)
+                                   for i in intents[chunk:chunk + 50]))
+
+
+async def _all_lines(redis_url: str, ids: set[str], timeout: float) -> list[dict]:
+    async with client_bus(redis_url) as bus:
+        deadline = time.monotonic() + timeout
+        lines: list[dict] = []
+        while time.monotonic() < deadline:
+            lines = [b for b in await stream_bodies(bus.redis, streams.TRADES)
+                     if b.get("intent_id") in ids]
+            if {ln["intent_id"] for ln in lines} == ids:
+                await asyncio.sleep(1.0)  # anything logged twice would show by now
+                return [b for b in await stream_bodies(bus.redis, streams.TRADES)
+                        if b.get("intent_id") in ids]
+            await asyncio.sleep(0.2)
+        return lines
