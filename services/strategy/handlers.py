@@ -8,7 +8,6 @@ from typing import Any
 
 from services.strategy.context import StrategyContext
 from shared import streams
-from shared.bus import Batch
 from shared.events import Ticker, TradeLogged
 
 log = logging.getLogger("piggy.strategy")
@@ -22,13 +21,10 @@ def register(ctx: StrategyContext) -> None:
     async def on_ticker(ticker: Ticker) -> None:
         await ctx.runner.on_ticker(ticker)
 
-    @ctx.bus.consume_batch(streams.TRADES, GROUP, dict[str, Any])
-    async def on_trades(batch: Batch) -> None:
-        """Trade-log lines, a batch at a time, acked together (one round trip per batch)."""
-        for _entry_id, body in batch.events:
-            if body.get("type") == "TradeLogged":  # the trade log may carry other lines one day
-                await ctx.runner.on_trade(TradeLogged.model_validate(body))
-        await ctx.bus.settle(batch)
+    @ctx.bus.consume(streams.TRADES, GROUP, dict[str, Any])
+    async def on_trade(body: dict[str, Any]) -> None:
+        if body.get("type") == "TradeLogged":  # the trade log may carry other lines one day
+            await ctx.runner.on_trade(TradeLogged.model_validate(body))
 
 
 async def start(ctx: StrategyContext) -> None:
