@@ -96,6 +96,13 @@ class ServiceSettings(BaseSettings):
     claim_idle_ms: int = Field(default=10_000, ge=100)
 
 
+class LogSettings(BaseSettings):
+    """``PIGGY_LOG_FORMAT``: json | text; empty = text on a terminal, JSON elsewhere."""
+
+    model_config = _config()
+    log_format: str = ""
+
+
 class ExecutorSettings(BaseSettings):
     model_config = _config()
     allow_live: bool = Field(default=False, validation_alias=AliasChoices("ALLOW_LIVE", "PIGGY_ALLOW_LIVE"))
