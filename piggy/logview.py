@@ -48,7 +48,7 @@ def parse(raw: str, correlation_id: str, source: str) -> Line | None:
                     str(rec.get("level", "")), f"{rec.get('message', '')}  [{ids}]" if ids
                     else str(rec.get("message", "")), source)
     if f"corr={correlation_id}" in raw:
-        parts = raw.split(" ", 3)
+        parts = raw.split(None, 3)
         if len(parts) == 4:
             return Line(parts[0], parts[2], parts[1], parts[3], source)
     return None

@@ -8,6 +8,7 @@ relies on.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import shutil
@@ -152,7 +153,7 @@ def delta(s: Scenario, service: str, name: str, **labels: str) -> float:
 
 
 def test_counters_moved_by_exactly_what_happened(scenario: Scenario) -> None:
-    d = lambda svc, name, **lab: delta(scenario, svc, name, **lab)  # noqa: E731
+    d = lambda svc, name, **lab: delta(scenario, svc, name, **lab)
     # executor: two intents from the CLI, one LIVE and one PAPER decision
     assert d("executor", "piggy_intents_received_total") == 2
     assert d("executor", "piggy_intents_received_total", source="test-buy") == 2
@@ -288,6 +289,6 @@ def test_prometheus_scrapes_every_service_and_answers_promql(scenario: Scenario)
     assert filled == 1
     p50 = prom.wait_value(
         "histogram_quantile(0.5, sum by (le) (piggy_intent_to_ack_seconds_bucket))",
-        lambda v: v == v)  # not NaN
+        lambda v: not math.isnan(v))
     assert 0 < p50 < 30
     print(f"prometheus: filled={filled:g} intent→ack p50={p50:.3f}s")
