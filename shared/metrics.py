@@ -19,10 +19,19 @@ from typing import Any
 import redis.asyncio as aredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared import state
+from shared.events import RejectCategory
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _GATE = re.compile(r"^([a-z_]{2,32}): ")
 _DL_KIND = re.compile(r"^(schema|undecodable|unparseable|failed)\b")
 _REMEMBERED_INTENTS = 10_000
+# Known label values, exported at 0 from the start: a series born at 1 is invisible to
+# rate()/increase(), so the first live order would never show on a dashboard.
+KNOWN_GATES = ("allow_live", "credentials", "gateway_heartbeat", "armed", "kill_switch",
+               "dry_run", "min_amount", "max_amount", "daily_cap")
+KNOWN_EXCHANGES = ("binanceus",)
+LIVE_OUTCOMES = ("filled", "open", "rejected", "unknown")
 
 
 def _label(value: Any, limit: int = 40) -> str:
@@ -94,6 +103,21 @@ class Metrics:
         self.alerts = Counter("piggy_alerts_total", "Alerts (notifier), by kind and what "
                               "happened to them", ["kind", "outcome"], registry=r)
         self._intent_ts: OrderedDict[str, float] = OrderedDict()
+        self._known_at_zero()
+
+    def _known_at_zero(self) -> None:
+        for mode, outcome in (("LIVE", "accepted"), ("PAPER", "accepted"), ("NONE", "rejected")):
+            self.decisions.labels(mode, outcome)
+        for gate in KNOWN_GATES:
+            self.gate_closed.labels(gate)
+        for exchange in KNOWN_EXCHANGES:
+            for outcome in LIVE_OUTCOMES:
+                self.live_orders.labels(exchange, outcome)
+            for category in RejectCategory:
+                self.exchange_errors.labels(exchange, category.value)
+            for outcome in ("placed", "rejected"):
+                self.intent_to_ack.labels(exchange, outcome)
+            self.exchange_rtt.labels(exchange, "create_order")
 
     # ---- from events --------------------------------------------------------------------
 
@@ -161,8 +185,6 @@ class Metrics:
     # ---- from Redis, at scrape time -----------------------------------------------------
 
     async def refresh(self, redis: aredis.Redis, groups: Iterable[tuple[str, str]]) -> None:
-        from shared import state  # state imports nothing of ours; kept local to stay light
-
         self.kill_switch.set(1 if await redis.exists(state.KILL) else 0)
         self.armed_users.set(await redis.hlen(state.ARMED))
         wanted = set(groups)

@@ -292,3 +292,39 @@ def test_prometheus_scrapes_every_service_and_answers_promql(scenario: Scenario)
         lambda v: not math.isnan(v))
     assert 0 < p50 < 30
     print(f"prometheus: filled={filled:g} intent→ack p50={p50:.3f}s")
+
+
+def test_dashboard_rendered_from_prometheus_shows_the_buy(scenario: Scenario,
+                                                          tmp_path: Path) -> None:
+    """The dashboard JSON rendered with live values (the README screenshot when
+    PIGGY_SAVE_SCREENSHOTS=1 and Debian's chromium is installed)."""
+    prom = scenario.prometheus
+    if prom is None:
+        pytest.skip(f"prometheus binary not found ({PROMETHEUS})")
+    import importlib.util
+    import os
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("render_dashboard",
+                                                  REPO / "scripts" / "render_dashboard.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    prom.wait_value("sum(piggy_decisions_total)", lambda v: v >= 2)
+    page = render.render(prom.url, json.loads((REPO / "deploy" / "grafana" /
+                                               "cryptopiggy.json").read_text()))
+    assert "Live orders filled (24 h)" in page and "binanceus filled" in page
+    assert "PAPER accepted" in page and "test-buy" in page
+    out = tmp_path / "dashboard.html"
+    out.write_text(page)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return
+    shot = tmp_path / "dashboard.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1400,1150", f"--screenshot={shot}", out.as_uri()],
+                   check=True, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("PIGGY_SAVE_SCREENSHOTS") == "1":
+        shutil.copy(shot, REPO / "docs" / "operations-dashboard.png")

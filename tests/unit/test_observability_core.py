@@ -168,3 +168,14 @@ def test_prometheus_config_scrapes_every_service_in_both_setups() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     named = {n for sd in jobs["piggy-compose"]["dns_sd_configs"] for n in sd["names"]}
     assert named == set(embedded) and named <= set(compose)
+
+
+def test_every_gate_and_live_outcome_is_exported_at_zero_from_the_start() -> None:
+    from services.executor.gates import Gate
+    from shared.metrics import KNOWN_GATES
+
+    assert set(KNOWN_GATES) == {g.value for g in Gate}
+    m = Metrics("executor")
+    assert m.registry.get_sample_value("piggy_gate_closed_total", {"gate": "kill_switch"}) == 0
+    assert m.registry.get_sample_value("piggy_live_orders_total",
+                                       {"exchange": "binanceus", "outcome": "filled"}) == 0
