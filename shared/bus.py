@@ -66,7 +66,8 @@ class Bus:
         # broker's (publish, requests, reads) and the one the handlers use.
         self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10,
                                   retry_on_error=[aredis.ConnectionError], retry=_retry(),
-                                  middlewares=self.observer.middlewares)
+                                  middlewares=self.observer.middlewares,
+                                  logger=logging.getLogger("piggy.faststream"))  # our format
         self.redis: aredis.Redis = aredis.from_url(
             redis_url, decode_responses=True, retry_on_error=[aredis.ConnectionError],
             retry=_retry())
