@@ -255,6 +255,8 @@ def test_correlation_id_from_trades_gives_the_whole_story(scenario: Scenario) ->
              at("executor", "published TradeLogged"), at("notifier", "alert order_filled sent")]
     assert steps == sorted(steps), story.stdout
     assert at("executor", "handled OrderIntent") < at("gateway", "handled OrderRequested")
+    unknown = piggy(scenario.stack, "logs", "--correlation", "no-such-id")
+    assert unknown.returncode == 1 and "no line with correlation id no-such-id" in unknown.stdout
 
 
 def test_webhook_gets_one_message_per_alerting_event_and_no_secret(scenario: Scenario) -> None:
