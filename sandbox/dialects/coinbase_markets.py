@@ -63,7 +63,7 @@ def _spec(product: dict[str, Any]) -> MarketSpec:
     return MarketSpec(
         symbol=product["product_id"], base=product["base_currency_id"],
         quote=product["quote_currency_id"], tick=tick, min_price=tick,
-        max_price=Decimal("100000000"), step=step, min_qty=Decimal(product["base_min_size"]),
+        max_price=Decimal(100000000), step=step, min_qty=Decimal(product["base_min_size"]),
         max_qty=Decimal(product["base_max_size"]), market_min_qty=Decimal(0),
         market_max_qty=Decimal(product["base_max_size"]),
         min_notional=Decimal(product["quote_min_size"]),

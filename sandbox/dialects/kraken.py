@@ -20,8 +20,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from email.utils import formatdate
 from decimal import Decimal, InvalidOperation
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 

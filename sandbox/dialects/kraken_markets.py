@@ -62,10 +62,10 @@ def _spec(pair_id: str, pair: dict[str, Any]) -> MarketSpec:
     step = Decimal(1).scaleb(-pair["lot_decimals"])
     return MarketSpec(
         symbol=pair_id, base=COMMON[pair["base"]], quote=COMMON[pair["quote"]], tick=tick,
-        min_price=tick, max_price=Decimal("10000000"), step=step,
-        min_qty=Decimal(pair["ordermin"]), max_qty=Decimal("100000"),
-        market_min_qty=Decimal(0), market_max_qty=Decimal("100000"),
-        min_notional=Decimal(pair["costmin"]), max_notional=Decimal("1000000000"),
+        min_price=tick, max_price=Decimal(10000000), step=step,
+        min_qty=Decimal(pair["ordermin"]), max_qty=Decimal(100000),
+        market_min_qty=Decimal(0), market_max_qty=Decimal(100000),
+        min_notional=Decimal(pair["costmin"]), max_notional=Decimal(1000000000),
         apply_min_to_market=True, apply_max_to_market=False,
         base_precision=pair["lot_decimals"], quote_precision=pair["pair_decimals"],
         order_types=("MARKET", "LIMIT"), info=pair)
