@@ -4,7 +4,8 @@ calls ccxt ``coinbase`` makes in ``load_markets`` and ``fetch_balance``.
 Public: ``GET /v2/currencies``, ``/v2/currencies/crypto``, ``/v2/exchange-rates``, ``/v2/time``,
 ``/api/v3/brokerage/time``, ``/api/v3/brokerage/market/products[/{id}[/ticker]]``.
 Private (``sandbox.dialects.coinbase_auth``: legacy HMAC or JWT ES256): ``GET /v2/accounts``,
-``/api/v3/brokerage/accounts``, ``transaction_summary``, ``POST /api/v3/brokerage/orders``,
+``/api/v3/brokerage/accounts``, ``key_permissions``, ``transaction_summary``,
+``POST /api/v3/brokerage/orders``,
 ``GET orders/historical/{id}``, ``GET orders/historical/batch`` (``order_status``,
 ``product_id``, ``limit``, ``cursor``), ``POST orders/batch_cancel``.
 
@@ -229,6 +230,15 @@ async def v3_accounts(request: web.Request) -> web.Response:
                 for a, free, held in _assets(st, key)]
     return _json({"accounts": accounts, "has_next": False, "cursor": "",
                   "size": len(accounts)})
+
+
+@routes.get(f"{V3}/key_permissions")
+async def key_permissions(request: web.Request) -> web.Response:
+    """What the key may do, as Coinbase reports it (``can_trade`` false = read-only key)."""
+    key = await _private(request)
+    return _json({"can_view": True, "can_trade": key.can_trade,
+                  "can_transfer": key.can_withdraw, "portfolio_uuid": _uuid_for(key, ""),
+                  "portfolio_type": "DEFAULT"})
 
 
 @routes.get(f"{V3}/transaction_summary")

@@ -159,6 +159,8 @@ async def test_wrong_secret_unknown_key_and_no_trade_permission(
             with pytest.raises(ccxt.AuthenticationError):
                 await ex.fetch_open_orders("BTC/USD")
         assert (await readonly.fetch_balance())["USD"]["total"] == 100.0
+        permissions = await readonly.v3PrivateGetBrokerageKeyPermissions()
+        assert (permissions["can_view"], permissions["can_trade"]) == (True, False)
         with pytest.raises(ccxt.PermissionDenied, match="PERMISSION_DENIED"):
             await readonly.create_market_buy_order_with_cost("BTC/USD", 10,
                                                              {"client_order_id": "cp-ro"})
