@@ -312,7 +312,9 @@ async def create_order(request: web.Request) -> web.Response:
                         "PREVIEW_INVALID_PRODUCT_ID", config)
     if side not in ("BUY", "SELL"):
         raise _err(400, "INVALID_ARGUMENT", "side must be BUY or SELL")
-    ioc = config.get("market_market_ioc") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise _err(400, "INVALID_ARGUMENT", "order_configuration is required")
+    ioc = config.get("market_market_ioc")
     if not isinstance(ioc, dict) or len(config) != 1:
         return _failure("UNSUPPORTED_ORDER_CONFIGURATION", "only market_market_ioc orders are "
                         "served by the sandbox", "PREVIEW_INVALID_ORDER_CONFIG", config)
