@@ -337,19 +337,23 @@ async def create_order(request: web.Request) -> web.Response:
 
 def _refusal(exc: errors.BinanceError, spec: MarketSpec, by_quote: bool,
              config: Any) -> web.Response:
-    """The core's refusal as Coinbase's ``success: false`` answer."""
-    if "insufficient" in exc.msg:
+    """The core's refusal (by its ``reason``) as Coinbase's ``success: false`` answer."""
+    if exc.reason == "insufficient_funds":
         return _failure("INSUFFICIENT_FUND", "Insufficient balance in source account",
                         "PREVIEW_INSUFFICIENT_FUND", config)
-    if exc.code == -1013 and by_quote:
+    if exc.reason == "below_minimum" and by_quote:
         return _failure("INVALID_ORDER_CONFIGURATION", f"Order size is below the minimum of "
                         f"{spec.min_notional} {spec.quote} (quote_min_size)",
                         "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL", config)
-    if exc.code == -1013:
+    if exc.reason == "below_minimum":
         return _failure("INVALID_ORDER_CONFIGURATION", f"Order size is below the minimum of "
                         f"{spec.min_qty} {spec.base} (base_min_size) or "
                         f"{spec.min_notional} {spec.quote}",
                         "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL", config)
+    if exc.reason == "above_maximum":
+        side = "QUOTE" if by_quote else "BASE"
+        return _failure("INVALID_ORDER_CONFIGURATION", "Order size is above the maximum",
+                        f"PREVIEW_INVALID_{side}_SIZE_TOO_LARGE", config)
     return _failure("UNKNOWN_FAILURE_REASON", exc.msg, "UNKNOWN_PREVIEW_FAILURE_REASON", config)
 
 
