@@ -13,7 +13,7 @@ import pytest
 from sandbox.auth import KeyStore
 from sandbox.dialects import coinbase_keys, ids, kraken_markets
 from sandbox.dialects.coinbase_auth import AuthFailure, check_hmac, check_jwt
-from sandbox.dialects.kraken import KrakenError, authenticate, sign
+from sandbox.dialects.kraken import KrakenError, authenticate, sign, translate
 from sandbox.errors import BinanceError
 from sandbox.routing import split_venue
 from sandbox.rules import market_request
@@ -170,3 +170,22 @@ def test_split_venue() -> None:
     assert split_venue("/kraken/0/public/Time", venues) == ("kraken", "/kraken", "/0/public/Time")
     assert split_venue("/api/v3/time", venues) == (None, "", "/api/v3/time")
     assert split_venue("/kraken", venues) == ("kraken", "/kraken", "/")
+
+
+@pytest.mark.parametrize(("refusal", "kraken_says"), [
+    (BinanceError(400, -2010, "x", "insufficient_funds"), "EOrder:Insufficient funds"),
+    (BinanceError(400, -1013, "x", "below_minimum"), "EOrder:Order minimum not met"),
+    (BinanceError(400, -1121, "x", "unknown_symbol"), "EQuery:Unknown asset pair"),
+    (BinanceError(400, -1013, "x", "above_maximum"), "EGeneral:Invalid arguments:volume")])
+def test_kraken_words_each_core_refusal(refusal: BinanceError, kraken_says: str) -> None:
+    assert translate(refusal).body() == {"error": [kraken_says]}
+
+
+def test_core_refusals_name_their_reason() -> None:
+    spec = kraken_markets.kraken_fixture().markets["XXBTZUSD"]
+    for kwargs, reason in [({"qty": D("0.00001")}, "below_minimum"),
+                           ({"qty": D("100001")}, "above_maximum"),
+                           ({"quote": D("0.4")}, "below_minimum")]:
+        with pytest.raises(BinanceError) as exc:
+            market_request(spec, "BUY", D("50000"), **kwargs)  # type: ignore[arg-type]
+        assert exc.value.reason == reason
