@@ -171,6 +171,8 @@ class Bus:
         on the first delivery. Returns the validated event."""
 
         async def decode(msg: RedisStreamMessage, original: Callable[[Any], Awaitable[Any]]) -> Any:
+            if getattr(msg, "_piggy_dead", False):  # decoded twice (a middleware looked first)
+                raise AckMessage
             entry_id = _entry_id(msg)
             # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
             # claimed entry needs its count from the pending list (one XPENDING round trip).
@@ -179,11 +181,13 @@ class Bus:
                 reason = await self.redis.hget(_failures_key(stream, group), entry_id)
                 await self.dead_letter(stream, group, entry_id, msg.body,
                                        f"failed {deliveries - 1} times: {reason or 'unknown'}")
+                msg._piggy_dead = True  # type: ignore[attr-defined]
                 raise AckMessage
             try:
                 event = validator.validate_python(await original(msg))
             except Exception as exc:  # noqa: BLE001 - whatever decoding raises, dead-letter it
                 await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                msg._piggy_dead = True  # type: ignore[attr-defined]
                 raise AckMessage from None
             _delivery.set(max(deliveries, 1))
             _message.set(msg)

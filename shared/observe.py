@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from faststream import BaseMiddleware
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from shared import logs
 from shared.metrics import Metrics
@@ -30,7 +31,19 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
                                                                         default=None)
 
 
+def _plain(body: Any) -> Any:
+    """The bus's decoders hand over validated events (a batch: a list of them); the metrics
+    and log context read plain JSON bodies."""
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json")
+    if isinstance(body, list):
+        return [_plain(b) for b in body]
+    return body
+
+
 def _kind(body: Any) -> str:
+    if isinstance(body, list):
+        return f"batch of {len(body)}"
     if isinstance(body, Mapping):
         return str(body.get("type") or ("DeadLetter" if "entry_id" in body else "message"))
     return "message"
@@ -61,10 +74,11 @@ class _Scope(BaseMiddleware):  # type: ignore[type-arg]
         raw = msg.raw_message if isinstance(msg.raw_message, Mapping) else {}
         stream = str(raw.get("channel") or "?")
         try:
-            body = await msg.decode()
+            body = _plain(await msg.decode())
         except Exception:  # noqa: BLE001 - the bus dead-letters what can't be decoded
             body = None
-        self.metrics.on_consumed(stream, body)
+        for item in body if isinstance(body, list) else [body]:  # a batch: each event
+            self.metrics.on_consumed(stream, item)
         kind, started = _kind(body), time.monotonic()
         token = _handling.set((body if isinstance(body, Mapping) else {}, started))
         try:

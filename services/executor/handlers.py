@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from enum import Enum
+
+from pydantic import BaseModel
 
 from services.executor import intake, routing
 from services.executor.context import ExecutorContext
@@ -88,9 +91,9 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
         assert p.route is not None
         first = _steps(w, intent.intent_id, row.status, IntentStatus.ROUTED)
         if first:
-            w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
+            w.xadd(streams.DECISIONS,
                 IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.LIVE,
-                               route=p.route.value, correlation_id=intent.correlation_id)))
+                               route=p.route.value, correlation_id=intent.correlation_id))
         else:
             log.warning("intent %s redelivered after routing; asking the gateway again",
                         intent.intent_id)
@@ -98,8 +101,7 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
         request = order_request(ctx, intent)
         _remember(ctx, intent)
         if p.route is Route.GATEWAY:
-            w.xadd(streams.ORDER_REQUESTS, streams.maxlen(streams.ORDER_REQUESTS),
-                   frame(request))
+            w.xadd(streams.ORDER_REQUESTS, request)
         else:
             direct.append(request)
         return
@@ -108,18 +110,18 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
     if p.action is Action.PAPER:
         assert p.price is not None
         fill = paper_fill(intent.amount_usd, p.price, intent.side.value)
-        w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
+        w.xadd(streams.DECISIONS,
             IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.PAPER,
-                           route="paper", correlation_id=intent.correlation_id)))
+                           route="paper", correlation_id=intent.correlation_id))
         await _finish(ctx, w, IntentStatus.PAPER_FILLED, line(
             intent, Mode.PAPER, TradeStatus.FILLED, order_id=f"paper-{intent.intent_id}",
             price=fill.price, filled=fill.filled, cost=fill.cost, fee=fill.fee,
             reasons=p.decision.reasons, route="paper"))
         return
     reasons = p.decision.reasons or ["no route to the exchange: gateway down and no direct path"]
-    w.xadd(streams.DECISIONS, streams.maxlen(streams.DECISIONS), frame(
+    w.xadd(streams.DECISIONS,
         IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id, reasons=reasons,
-                       correlation_id=intent.correlation_id)))
+                       correlation_id=intent.correlation_id))
     await _finish(ctx, w, IntentStatus.REJECTED, line(intent, Mode.NONE, TradeStatus.REJECTED,
                                                        reasons=reasons, route="none"))
 
@@ -212,16 +214,35 @@ async def _finish(ctx: ExecutorContext, w: Writes, status: IntentStatus, trade: 
 
 async def _commit(ctx: ExecutorContext, w: Writes) -> None:
     results = await ctx.ledger.commit(w.ops)
+    published = list(w.published)
     for what, ok in zip(w.results, results, strict=True):
         kind, intent_id = what.split(":", 1)
         if kind == "finish" and ok:
             trade = w.lines[intent_id]
+            published.append((streams.TRADES, trade))
             log.info("trade %s %s %s %s $%s %s", trade.mode.value, trade.status.value,
                      trade.user_id, trade.symbol, trade.amount_usd,
                      trade.order_id or "; ".join(trade.reasons))
         elif kind == "status" and not ok:
             log.warning("intent %s: status step refused by the lifecycle (already further on)",
                         intent_id)
+    metrics = ctx.bus.observer.metrics  # what faststream's publish would have counted
+    for stream, event in published:
+        metrics.on_published(stream, _observed(event))
+
+
+_OBSERVED = ("type", "exchange", "mode", "status", "reasons", "category", "stream", "reason",
+             "entry_id")
+
+
+def _observed(event: BaseModel) -> dict[str, object]:
+    """The fields the metrics read from a published body, without a full model dump."""
+    out: dict[str, object] = {}
+    for name in _OBSERVED:
+        value = getattr(event, name, None)
+        if value is not None:
+            out[name] = value.value if isinstance(value, Enum) else value
+    return out
 
 
 def _remember(ctx: ExecutorContext, intent: OrderIntent) -> None:
@@ -239,9 +260,9 @@ async def _dead_letter(ctx: ExecutorContext, w: Writes, batch: Batch, entry_id: 
                        body: bytes | str, reason: str) -> None:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     log.warning("dead-lettered %s entry %s (%s): %s", batch.stream, entry_id, batch.group, reason)
-    w.xadd(streams.DEAD_LETTER, streams.maxlen(streams.DEAD_LETTER), frame(
+    w.xadd(streams.DEAD_LETTER,
         DeadLetter(stream=batch.stream, group=batch.group, entry_id=entry_id, reason=reason,
-                   body=text[:2000])))
+                   body=text[:2000]))
 
 
 async def log_note(ctx: ExecutorContext, user_id: str, status: str, reason: str) -> None:

@@ -24,8 +24,11 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aredis
+from pydantic import BaseModel
 
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
+from shared import streams
+from shared.bus import frame
 from shared.state import ARMED, HEARTBEATS, KILL
 
 LEDGER_TTL_S = 7 * 24 * 3600
@@ -306,9 +309,11 @@ class Writes:
         self.ops: list[str | int | float | bytes] = []
         self.results: list[str] = []  # what each status/finish result is about
         self.lines: dict[str, Any] = {}  # the trade line of each finish, by intent id
+        self.published: list[tuple[str, BaseModel]] = []  # events the commit writes for sure
 
-    def xadd(self, stream: str, maxlen: int, frame: bytes) -> None:
-        self.ops += ["xadd", stream, maxlen, frame]
+    def xadd(self, stream: str, event: BaseModel) -> None:
+        self.ops += ["xadd", stream, streams.maxlen(stream), frame(event)]
+        self.published.append((stream, event))
 
     def status(self, intent_id: str, status: IntentStatus) -> None:
         self.ops += ["status", key(intent_id), status.value]

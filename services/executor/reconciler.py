@@ -19,7 +19,7 @@ from services.executor.handlers import _commit, _finish, line, on_order_events, 
 from services.executor.ledger import Writes
 from services.executor.lifecycle import IntentStatus
 from shared import streams
-from shared.bus import Batch, frame
+from shared.bus import Batch
 from shared.events import Mode, OrderIntent, TradeStatus
 
 log = logging.getLogger("piggy.executor.reconciler")
@@ -67,8 +67,7 @@ async def reconcile_once(ctx: ExecutorContext) -> int:
         if r.routed == "direct" and ctx.direct is not None:
             direct.append(intent)
         else:
-            w.xadd(streams.ORDER_REQUESTS, streams.maxlen(streams.ORDER_REQUESTS),
-                   frame(order_request(ctx, intent)))
+            w.xadd(streams.ORDER_REQUESTS, order_request(ctx, intent))
     await _commit(ctx, w)
     for intent in direct:
         outcome = await ctx.direct.place(order_request(ctx, intent))
