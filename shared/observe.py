@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,11 +33,23 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
                                                                         default=None)
 
 
+_READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
+         "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade")
+
+
 def _plain(body: Any) -> Any:
     """The bus's decoders hand over validated events (a batch: a list of them); the metrics
-    and log context read plain JSON bodies."""
+    and log context read plain bodies — the fields they read, not a full model dump (this
+    runs for every consumed event)."""
     if isinstance(body, BaseModel):
-        return body.model_dump(mode="json")
+        out: dict[str, Any] = {}
+        fields = type(body).model_fields  # getattr of a missing name is slow on a model
+        for name in _READ:
+            value = getattr(body, name) if name in fields else None
+            if value is not None:
+                out[name] = value.isoformat() if isinstance(value, datetime) else (
+                    value.value if isinstance(value, Enum) else value)
+        return out
     if isinstance(body, list):
         return [_plain(b) for b in body]
     return body

@@ -238,8 +238,9 @@ _OBSERVED = ("type", "exchange", "mode", "status", "reasons", "category", "strea
 def _observed(event: BaseModel) -> dict[str, object]:
     """The fields the metrics read from a published body, without a full model dump."""
     out: dict[str, object] = {}
+    fields = type(event).model_fields  # getattr of a missing name is slow on a model
     for name in _OBSERVED:
-        value = getattr(event, name, None)
+        value = getattr(event, name) if name in fields else None
         if value is not None:
             out[name] = value.value if isinstance(value, Enum) else value
     return out
