@@ -104,9 +104,15 @@ class _Scope(BaseMiddleware):  # type: ignore[type-arg]
                                 (time.monotonic() - started) * 1000, type(exc).__name__,
                                 str(exc)[:200])
                     raise
-                if kind not in QUIET_TYPES:
-                    log.info("handled %s from %s in %.1f ms", kind, stream,
-                             (time.monotonic() - started) * 1000)
+                took_ms = (time.monotonic() - started) * 1000
+                if isinstance(body, list):  # a batch: one line per event, with its ids
+                    if log.isEnabledFor(logging.INFO):
+                        for item in body:
+                            with logs.bind_event(item):
+                                log.info("handled %s from %s (batch of %d) in %.1f ms",
+                                         _kind(item), stream, len(body), took_ms)
+                elif kind not in QUIET_TYPES:
+                    log.info("handled %s from %s in %.1f ms", kind, stream, took_ms)
                 return result
         finally:
             _handling.reset(token)

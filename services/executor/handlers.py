@@ -27,7 +27,7 @@ from services.executor.lifecycle import (
 )
 from services.executor.risk import paper_fill, spend_key, to_micros
 from services.executor.routing import Route
-from shared import state, streams
+from shared import logs, state, streams
 from shared.bus import Batch, frame
 from shared.events import (
     DeadLetter,
@@ -44,6 +44,7 @@ from shared.events import (
 )
 
 log = logging.getLogger("piggy.executor")
+events_log = logging.getLogger("piggy.events")
 
 STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
 ROUTED_CACHE = 50_000
@@ -227,12 +228,17 @@ async def _commit(ctx: ExecutorContext, w: Writes) -> None:
             log.warning("intent %s: status step refused by the lifecycle (already further on)",
                         intent_id)
     metrics = ctx.bus.observer.metrics  # what faststream's publish would have counted
+    logged = events_log.isEnabledFor(logging.INFO)
     for stream, event in published:
-        metrics.on_published(stream, _observed(event))
+        body = _observed(event)
+        metrics.on_published(stream, body)
+        if logged:  # and logged, as the bus logs a publish: the correlation id tells the story
+            events_log.info("published %s to %s", body.get("type", "DeadLetter"), stream,
+                            extra=logs.event_fields(body))
 
 
-_OBSERVED = ("type", "exchange", "mode", "status", "reasons", "category", "stream", "reason",
-             "entry_id")
+_OBSERVED = ("type", "correlation_id", "intent_id", "user_id", "exchange", "mode", "status",
+             "reasons", "category", "stream", "reason", "entry_id")
 
 
 def _observed(event: BaseModel) -> dict[str, object]:
