@@ -112,22 +112,30 @@ def test_two_executors_one_sigkilled_with_a_batch_in_hand_every_intent_is_logged
         redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, ENV) as stack:
         live = LiveStack(stack)
-        live.add_replica("executor")
-        procs = [c.proc for c in live.children("executor") if c.proc is not None]
-        assert len(procs) == 2
-        intents = [OrderIntent(user_id=f"k-{i % 7}", symbol="BTC/USDT", amount_usd=Decimal(2))
-                   for i in range(1500)]
-        for proc in procs:  # a backlog both will read from in batches
-            proc.send_signal(signal.SIGSTOP)
-        asyncio.run(_publish(redis_url, intents))
-        for proc in procs:
-            proc.send_signal(signal.SIGCONT)
-        time.sleep(0.15)
-        procs[0].kill()  # mid-backlog: whatever batch it read and did not commit stays pending
-        lines = asyncio.run(_all_lines(redis_url, {i.intent_id for i in intents}, 90))
-        counts = Counter(ln["intent_id"] for ln in lines)
-        assert set(counts) == {i.intent_id for i in intents}
-        assert max(counts.values()) == 1
+        try:
+            _kill_one_of_two(live, redis_url)
+        finally:
+            for replica in live.extra:  # the stack stops its own children, not this one
+                replica.stop()
+
+
+def _kill_one_of_two(live: LiveStack, redis_url: str) -> None:
+    live.add_replica("executor")
+    procs = [c.proc for c in live.children("executor") if c.proc is not None]
+    assert len(procs) == 2
+    intents = [OrderIntent(user_id=f"k-{i % 7}", symbol="BTC/USDT", amount_usd=Decimal(2))
+               for i in range(1500)]
+    for proc in procs:  # a backlog both will read from in batches
+        proc.send_signal(signal.SIGSTOP)
+    asyncio.run(_publish(redis_url, intents))
+    for proc in procs:
+        proc.send_signal(signal.SIGCONT)
+    time.sleep(0.15)
+    procs[0].kill()  # mid-backlog: whatever batch it read and did not commit stays pending
+    lines = asyncio.run(_all_lines(redis_url, {i.intent_id for i in intents}, 90))
+    counts = Counter(ln["intent_id"] for ln in lines)
+    assert set(counts) == {i.intent_id for i in intents}
+    assert max(counts.values()) == 1
 
 
 async def _publish(redis_url: str, intents: list[OrderIntent]) -> None:
