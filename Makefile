@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint clean
+.PHONY: demo test unit bench chaos lint clean asyncapi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+asyncapi: $(STAMP)
+	$(BIN)/python -m piggy.asyncapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
