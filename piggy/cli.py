@@ -6,7 +6,7 @@ import json
 import signal
 import time
 from collections.abc import Coroutine
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import redis
@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from piggy import client, keys, ops, strategy
+from piggy import checks, client, keys, ops, strategy, tokens
 from piggy.stack import Ports, Stack
 from shared.events import TradeLogged
 from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
@@ -22,6 +22,7 @@ from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSe
 app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
 app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
+app.add_typer(tokens.app, name="token")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 console = Console()
@@ -29,13 +30,7 @@ T = TypeVar("T")
 
 
 def _usd(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise typer.BadParameter(f"{text!r} is not an amount in USD") from exc
-    if not value.is_finite() or value <= 0:
-        raise typer.BadParameter("the amount must be a positive number of USD")
-    return value
+    return checks.amount(text)
 
 
 def _redis_url() -> str:
@@ -128,11 +123,16 @@ def demo(once: bool = typer.Option(False, "--once", help="run the demo once and 
 
 @app.command("test-buy")
 def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
-             symbol: str = typer.Option("BTC/USDT"), user: str = typer.Option("demo", "--user"),
-             exchange: str = typer.Option("binanceus"),
-             timeout: float = typer.Option(20.0, help="seconds to wait for the outcome")) -> None:
+             symbol: str = typer.Option("BTC/USDT", callback=checks.symbol),
+             user: str = typer.Option("demo", "--user", callback=checks.user),
+             exchange: str = typer.Option("binanceus", callback=checks.exchange),
+             timeout: float = typer.Option(20.0, help="seconds to wait for the outcome"),
+             live: bool = typer.Option(False, "--live", help="LIVE or nothing (through the API): "
+                                       "exit 2 naming every closed gate instead of a paper fill")) -> None:
     """Publish a test-buy intent and wait for its outcome."""
     amount = _usd(usd)
+    if live:
+        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, console))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                             exchange=exchange, timeout_s=timeout))
     console.print(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
@@ -145,7 +145,7 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
 
 
 @app.command()
-def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.Option(20, min=1),
+def trades(user: str | None = typer.Option(None, "--user", callback=checks.user), limit: int = typer.Option(20, min=1),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the trade log, newest first."""
     lines = _run(ops.trades(_redis_url(), user, limit))
@@ -184,7 +184,7 @@ def _print_status(body: dict[str, object]) -> None:
 
 
 @live_app.command("arm")
-def live_arm(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus"),
+def live_arm(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = typer.Option("binanceus", callback=checks.exchange),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one")) -> None:
     """Arm live trading for a user: only when every other gate is open."""
@@ -195,19 +195,19 @@ def live_arm(user: str = typer.Option(..., "--user"), exchange: str = typer.Opti
 
 
 @live_app.command("disarm")
-def live_disarm(user: str = typer.Option(..., "--user")) -> None:
+def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user)) -> None:
     """Disarm live trading for a user (always works)."""
     _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}))
 
 
 @live_app.command("status")
-def live_status(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus")) -> None:
+def live_status(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = typer.Option("binanceus", callback=checks.exchange)) -> None:
     """Every gate, open or closed, with its reason."""
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
 
 
 @app.command("sandbox-key")
-def sandbox_key(user: str = typer.Option("demo", "--user"),
+def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user),
                 usdt: str = typer.Option("1000", help="starting USDT balance at the sandbox"),
                 can_trade: bool = typer.Option(True, "--can-trade/--no-trade")) -> None:
     """Create a funded key at the sandbox exchange and save it for USER through the API.

@@ -3,7 +3,8 @@
 Every consumer joins a group under a name unique to its process, so replicas share a
 stream. A second subscriber in the same group claims entries left pending by a dead
 consumer (XAUTOCLAIM after ``claim_idle_ms``). An entry that is not valid JSON or does not
-match its schema, or that failed ``max_deliveries`` times, goes to the dead-letter stream
+match its schema (the consumer's, or one its handler checks and raises ``ValidationError``
+for: first sight), or that failed ``max_deliveries`` times, goes to the dead-letter stream
 with its reason and is acked, so a bad entry never becomes a crash loop.
 """
 from __future__ import annotations
@@ -111,6 +112,9 @@ class Bus:
                 _delivery.set(max(deliveries, 1))
                 try:
                     result = await handler(event)
+                except ValidationError as exc:  # a schema the handler checks itself: retrying
+                    await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                    return None  # can never succeed, so dead-lettered on first sight
                 except Exception as exc:
                     await self.redis.hset(_failures_key(stream, group), entry_id,
                                           f"{type(exc).__name__}: {exc}"[:500])

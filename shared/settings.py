@@ -113,7 +113,6 @@ class ExecutorSettings(BaseSettings):
     max_trade_usd: Decimal = Decimal(100)
     daily_cap_usd: Decimal = Decimal(50)
     heartbeat_max_age_s: float = Field(default=5.0, gt=0)
-    fallback_price_usd: Decimal = Decimal(50000)
     direct_route: bool = False
     outcome_timeout_s: float = Field(default=15.0, gt=0)
 

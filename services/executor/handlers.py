@@ -57,7 +57,7 @@ async def on_intent(ctx: ExecutorContext, intent: OrderIntent) -> None:
         log.warning("intent %s redelivered after its consumer stopped; resuming", intent.intent_id)
 
     inputs = await gate_inputs(ctx, intent.user_id, intent.exchange, intent.amount_usd)
-    decision = _decide(ctx, inputs)
+    decision = _decide(ctx, inputs, intent)
     if decision.route in (Route.GATEWAY, Route.DIRECT):
         reservation = await ctx.ledger.reserve_live(
             intent, spend_key(intent.user_id, ctx.now()), to_micros(intent.amount_usd),
@@ -65,15 +65,17 @@ async def on_intent(ctx: ExecutorContext, intent: OrderIntent) -> None:
         if reservation in (Reservation.OK, Reservation.ALREADY):
             await _route_live(ctx, intent, decision.route)
             return
-        decision = _decide(ctx, _closed_by(reservation, inputs))
+        decision = _decide(ctx, _closed_by(reservation, inputs), intent)
     if decision.route is Route.PAPER:
         await _fill_paper(ctx, intent, decision)
     else:
         await _reject(ctx, intent, decision)
 
 
-def _decide(ctx: ExecutorContext, inputs: gates.GateInputs) -> Decision:
-    return routing.decide(gates.evaluate(inputs), paper_enabled=ctx.settings.paper_enabled,
+def _decide(ctx: ExecutorContext, inputs: gates.GateInputs, intent: OrderIntent) -> Decision:
+    """``intent.live_only`` (a "Test LIVE buy"): a closed gate rejects it, never a paper fill."""
+    return routing.decide(gates.evaluate(inputs),
+                          paper_enabled=ctx.settings.paper_enabled and not intent.live_only,
                           direct_configured=ctx.direct is not None)
 
 
@@ -105,7 +107,12 @@ def _request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
 
 async def _fill_paper(ctx: ExecutorContext, intent: OrderIntent, decision: Decision) -> None:
     price = await state.last_price(ctx.bus.redis, intent.exchange, intent.symbol)
-    fill = paper_fill(intent.amount_usd, price or ctx.settings.fallback_price_usd, intent.side.value)
+    if price is None:  # a paper fill at a made-up price would be a lie in the trade log
+        why = (f"no price for {intent.symbol} on {intent.exchange}: the gateway publishes no "
+               "ticker for it (unknown symbol, or the gateway is not running)")
+        await _reject(ctx, intent, decision, extra=[why])
+        return
+    fill = paper_fill(intent.amount_usd, price, intent.side.value)
     await ctx.bus.publish(IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id,
                                          mode=Mode.PAPER, route="paper",
                                          correlation_id=intent.correlation_id), streams.DECISIONS)
@@ -114,8 +121,10 @@ async def _fill_paper(ctx: ExecutorContext, intent: OrderIntent, decision: Decis
                           reasons=decision.reasons, route="paper"))
 
 
-async def _reject(ctx: ExecutorContext, intent: OrderIntent, decision: Decision) -> None:
-    reasons = decision.reasons or ["no route to the exchange: gateway down and no direct path"]
+async def _reject(ctx: ExecutorContext, intent: OrderIntent, decision: Decision,
+                  extra: list[str] | None = None) -> None:
+    reasons = ((decision.reasons + (extra or []))
+               or ["no route to the exchange: gateway down and no direct path"])
     await ctx.bus.publish(IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id,
                                          reasons=reasons, correlation_id=intent.correlation_id),
                           streams.DECISIONS)

@@ -6,7 +6,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.gateway import handlers, routes_credentials, routes_health, routes_live, routes_orders
+from services.gateway import (
+    errors,
+    handlers,
+    routes_credentials,
+    routes_health,
+    routes_live,
+    routes_orders,
+)
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
 from shared.bus import Bus
@@ -53,6 +60,7 @@ def _register(ctx: GatewayContext) -> None:
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
     app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
     app.include_router(routes_credentials.router, dependencies=protected)

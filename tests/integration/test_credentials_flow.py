@@ -119,7 +119,7 @@ async def test_bad_keys_are_rejected_each_with_its_own_reason(
         for user, (api_key, secret, code, text) in cases.items():
             resp = await s.call("POST", "/api/credentials", json=body(user, api_key, secret))
             out = resp.json()
-            assert resp.status_code == 200
+            assert resp.status_code == 422  # refused by the exchange: never a 2xx
             assert (out["ok"], out["validated"], out["canTrade"], out["status"]) == (
                 False, False, False, "rejected"), out
             assert out["reasonCode"] == code and out["error"].startswith(text)
@@ -137,7 +137,9 @@ async def test_unreachable_exchange_is_its_own_reason(
         redis_url: str, env: Callable[..., dict[str, str]], free_port: Callable[[], int]) -> None:
     env(PIGGY_BINANCEUS_URL=f"http://127.0.0.1:{free_port()}")
     async with services(redis_url, []) as s:
-        out = (await s.call("POST", "/api/credentials", json=body("bob", "K" * 64, "S" * 64))).json()
+        resp = await s.call("POST", "/api/credentials", json=body("bob", "K" * 64, "S" * 64))
+        out = resp.json()
+    assert resp.status_code == 503 and int(resp.headers["retry-after"]) > 0
     assert out["status"] == "rejected" and out["reasonCode"] == "exchange_unreachable"
     assert out["error"].startswith("exchange unreachable")
 
