@@ -17,6 +17,7 @@ from shared.vault import Vault, load_master_key, vault_ref
 from tests.integration.credentials_support import (
     assert_secret_absent_from_redis,
     eventually,
+    original_client_success,
     service_env,
     services,
     stream_events,
@@ -62,6 +63,7 @@ async def test_good_key_validates_persists_across_restart_and_never_leaks(
     async with services(redis_url, responses) as s:
         resp = await s.call("POST", "/api/credentials", json=body("alice", key["api_key"], key["secret"]))
         assert resp.status_code == 200, resp.text
+        assert original_client_success(resp)
         out = resp.json()
         assert out | {"checkedAt": None} == out | {
             "ok": True, "validated": True, "canTrade": True, "canWithdraw": False,
@@ -120,6 +122,7 @@ async def test_bad_keys_are_rejected_each_with_its_own_reason(
             resp = await s.call("POST", "/api/credentials", json=body(user, api_key, secret))
             out = resp.json()
             assert resp.status_code == 422  # refused by the exchange: never a 2xx
+            assert not original_client_success(resp)
             assert (out["ok"], out["validated"], out["canTrade"], out["status"]) == (
                 False, False, False, "rejected"), out
             assert out["reasonCode"] == code and out["error"].startswith(text)
@@ -140,6 +143,7 @@ async def test_unreachable_exchange_is_its_own_reason(
         resp = await s.call("POST", "/api/credentials", json=body("bob", "K" * 64, "S" * 64))
         out = resp.json()
     assert resp.status_code == 503 and int(resp.headers["retry-after"]) > 0
+    assert not original_client_success(resp)
     assert out["status"] == "rejected" and out["reasonCode"] == "exchange_unreachable"
     assert out["error"].startswith("exchange unreachable")
 
