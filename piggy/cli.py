@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from collections.abc import Coroutine
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from piggy import checks, client, keys, ops, strategy, tokens
 from piggy.stack import Ports, Stack
+from shared import redis_acl
 from shared.events import TradeLogged
 from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
 
@@ -34,7 +36,8 @@ def _usd(text: str) -> Decimal:
 
 
 def _redis_url() -> str:
-    return RedisSettings().redis_url
+    """With the ACL user's password when one is set: never print it, print ``redis_url``."""
+    return RedisSettings().url()
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -42,7 +45,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        console.print(f"[red]Redis unreachable at {_redis_url()}[/] ({type(exc).__name__}). "
+        console.print(f"[red]Redis unreachable at {RedisSettings().redis_url}[/] ({type(exc).__name__}). "
                       "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
         raise typer.Exit(1) from exc
 
@@ -70,7 +73,9 @@ def _run_stack(once: bool, demo: bool) -> None:
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
     stack = Stack(home=home, ports=Ports(api=ApiSettings().api_port), redis_url=env_url or None,
-                  say=lambda m: console.print(m, highlight=False))
+                  say=lambda m: console.print(m, highlight=False), acl=redis_settings.redis_acl,
+                  acl_passwords=redis_acl.configured_passwords(os.environ),
+                  redis_admin_url=redis_settings.url() if env_url else None)
     console.print("[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1)…")
     try:
         api = ApiSettings(home=home.resolve())
@@ -85,7 +90,7 @@ def _run_stack(once: bool, demo: bool) -> None:
         else:
             console.print(f"API token: in {api.token_file if api.api_token is None else 'PIGGY_API_TOKEN'}")
         if demo:
-            _demo_buy(stack.redis_url or "")
+            _demo_buy(stack.operator_url())
         if once:
             return
         console.print("running; Ctrl-C stops everything")

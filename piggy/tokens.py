@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 
 def _with_redis(job: Callable[[aredis.Redis], Awaitable[T]]) -> T:
-    url = RedisSettings().redis_url
+    url = RedisSettings().url()
 
     async def run() -> T:
         redis = aredis.from_url(url, decode_responses=True)

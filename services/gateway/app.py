@@ -36,7 +36,7 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "gateway",
+    bus = Bus(redis_url or RedisSettings().url(), "gateway",
               instance_id if instance_id is not None else service.instance_id,
               service.claim_idle_ms)
     vault_settings = vault or VaultSettings(home=HomeSettings().home)
