@@ -10,6 +10,8 @@ import pytest
 from services.credentials.validation import Reason
 from services.gateway.routes_credentials import REFUSED, _view, submit_status
 
+pytestmark = pytest.mark.unit
+
 
 def original_client_success(status: int, body: dict[str, Any]) -> bool:
     return (status == 200 or body.get("ok") is True or body.get("canTrade") is True

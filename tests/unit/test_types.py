@@ -9,6 +9,8 @@ from pydantic import TypeAdapter, ValidationError
 from shared.exchange import SUPPORTED
 from shared.types import EXCHANGES, Amount, Exchange, Symbol, UserId, parse
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "NaN", "Infinity",
                                    "1e400", 1e400, "-1", 0, "0", "1000001", "0.000000001",
