@@ -28,6 +28,6 @@ def symbol(value: str) -> str:
 
 
 def amount(value: str) -> Decimal:
-    checked = _check(Amount, value, "amount in USD")
+    checked = _check(Amount, value, f"{value!r} is not an amount in USD")
     assert isinstance(checked, Decimal)
     return checked

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
-from piggy.embedded_redis import start_redis
 from pydantic import SecretStr
 
+from piggy.embedded_redis import start_redis
 from shared import redis_acl
 from shared.settings import with_credentials
 

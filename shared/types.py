@@ -7,6 +7,7 @@ Whether a well-formed symbol exists is the exchange's market data's call (the ga
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
@@ -16,10 +17,30 @@ USER_ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9]{1,16}([/-][A-Za-z0-9]{1,16}(:[A-Za-z0-9]{1,16})?)?$"
 MAX_AMOUNT_USD = Decimal(1_000_000)
 
-UserId = Annotated[str, Field(pattern=USER_ID_PATTERN, min_length=1, max_length=64,
-                              description="letters, digits and _ . @ - (1-64 characters)")]
-Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, min_length=1, max_length=40,
-                              description="unified (BTC/USDT) or exchange-native (BTCUSDT)")]
+USER_ID_RULE = "letters, digits and _ . @ - only, 1 to 64 characters"
+SYMBOL_RULE = ("a market like BTC/USDT, BTC/USDT:USDT, BTC-USD or BTCUSDT (letters and digits, "
+               "at most 40 characters)")
+
+
+def _matching(pattern: str, rule: str) -> AfterValidator:
+    """The pattern checked with a message a person understands (pydantic's would quote the
+    regular expression); the pattern stays in the JSON schema for clients and fuzzers."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
+
+
+UserId = Annotated[str, Field(min_length=1, max_length=64, description=USER_ID_RULE,
+                              json_schema_extra={"pattern": USER_ID_PATTERN}),
+                   _matching(USER_ID_PATTERN, USER_ID_RULE)]
+Symbol = Annotated[str, Field(min_length=1, max_length=40, description=SYMBOL_RULE,
+                              json_schema_extra={"pattern": SYMBOL_PATTERN}),
+                   _matching(SYMBOL_PATTERN, SYMBOL_RULE)]
 Exchange = Literal["binanceus", "binance", "kraken", "coinbase"]
 EXCHANGES: tuple[str, ...] = get_args(Exchange)
 
@@ -45,5 +66,5 @@ def parse(kind: object, value: object) -> object:
     try:
         return TypeAdapter(kind).validate_python(value)
     except ValidationError as exc:
-        raise ValueError("; ".join(e["msg"] for e in exc.errors(include_url=False,
-                                                                include_input=False))) from None
+        raise ValueError("; ".join(e["msg"].removeprefix("Value error, ")
+                                   for e in exc.errors(include_url=False, include_input=False))) from None

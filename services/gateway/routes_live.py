@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.auth import authorize, operator_only
 from shared import state, streams, tradelog
-from shared.events import ArmLive, DisarmLive, KillSwitchEngaged, KillSwitchReleased, LiveStatus, QueryLive
+from shared.events import (
+    ArmLive,
+    DisarmLive,
+    KillSwitchEngaged,
+    KillSwitchReleased,
+    LiveStatus,
+    QueryLive,
+)
 from shared.streams import COMMANDS
 from shared.types import Exchange, UserId
 

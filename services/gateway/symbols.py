@@ -10,11 +10,11 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+import redis.asyncio as aredis
+
 from services.gateway.handlers import Runtime
 from shared import state
 from shared.exchange import UnknownSymbol, to_decimal
-
-import redis.asyncio as aredis
 
 log = logging.getLogger("piggy.gateway.symbols")
 
@@ -37,7 +37,7 @@ async def check(rt: Runtime, redis: aredis.Redis, exchange: str, symbol: str) ->
         market = await rt.pool.market(exchange, symbol)
     except UnknownSymbol as exc:
         return Checked(error=str(exc), status=422, close=tuple(exc.close))
-    except Exception as exc:  # no market data: can't tell a real symbol from a made-up one
+    except Exception as exc:  # noqa: BLE001 - no market data: no telling real from made up
         return Checked(error=f"{exchange} market data unavailable ({type(exc).__name__}); "
                              "try again shortly", status=503)
     unified = str(market["symbol"])
@@ -52,7 +52,7 @@ async def _fetch_price(rt: Runtime, redis: aredis.Redis, exchange: str, symbol: 
     try:
         public = await rt.pool.public(exchange)
         ticker = await rt.pool.read(exchange, lambda: public.fetch_ticker(symbol))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure: no price, the executor says so
         log.warning("no ticker for %s on %s: %s", symbol, exchange, type(exc).__name__)
         return None
     last = ticker.get("last") or ticker.get("close")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -68,6 +69,20 @@ def test_services_run_as_least_privilege_acl_users(redis_url: str, tmp_path: Pat
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "not placed live" in refused.stdout and "kill_switch" in refused.stdout
         assert len(SandboxAdmin(stack.sandbox_url).orders()) == 1
+        # a user token (created with the CLI, looked up by the gateway under its ACL user)
+        created = piggy(stack, "token", "create", "--user", "acl", "--label", "e2e")
+        assert created.returncode == 0, created.stdout + created.stderr
+        token = created.stdout.strip().splitlines()[-1]
+        auth = {"Authorization": f"Bearer {token}"}
+        own = httpx.get(f"{stack.api_url}/api/trades", params={"userId": "acl"}, headers=auth)
+        other = httpx.get(f"{stack.api_url}/api/balance/someone-else", headers=auth)
+        listed = piggy(stack, "token", "list", "--user", "acl")
+        revoked = piggy(stack, "token", "revoke", "--user", "acl")
+        after = httpx.get(f"{stack.api_url}/api/trades", params={"userId": "acl"}, headers=auth)
+        assert own.status_code == 200 and len(own.json()) >= 2, own.text
+        assert other.status_code == 403
+        assert "label=e2e" in listed.stdout and token not in listed.stdout
+        assert revoked.returncode == 0 and after.status_code == 401
         outputs = [armed.stdout, armed.stderr, bought.stdout, bought.stderr, refused.stdout]
         passwords = dict(stack.acl_passwords)
         logs = [p.read_text(errors="replace") for p in stack.logs.glob("*.log")]

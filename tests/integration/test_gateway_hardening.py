@@ -67,13 +67,14 @@ class KeptConnection:
     """One HTTP/1.1 connection (stdlib ``http.client``), used from a thread; ``socket_id``
     changes if the server dropped it and a new one had to be opened."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str = TOKEN) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        self.token = token
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         self.conn.request(method, path, body=body, headers={
-            "Authorization": f"Bearer {TOKEN}", **(headers or {})})
+            "Authorization": f"Bearer {self.token}", **(headers or {})})
         resp = self.conn.getresponse()
         data = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data

@@ -3,11 +3,13 @@ user with a trade-log note; an entry a handler can never accept is dead-lettered
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from piggy import ops
 from shared import state, streams, tradelog
 from shared.bus import Bus, decode_entry
 from shared.events import CredentialsRejected, CredentialsSubmitted, adapter
@@ -73,3 +75,14 @@ async def test_an_entry_its_handler_can_never_accept_is_dead_lettered_on_first_s
     assert len(calls) == 1 and len(letters) == 1
     assert letters[0]["reason"].startswith("schema: amount")
     assert pending["pending"] == 0  # acked: never retried
+
+
+async def test_piggy_trades_reads_past_a_poison_line(redis_url: str) -> None:
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        await state.set_last_price(bus.redis, "binanceus", "BTC/USDT", Decimal(40000))
+        intent, line = await ops.test_buy(redis_url, user_id="alice", symbol="BTC/USDT",
+                                          usd=Decimal(2), exchange="binanceus", timeout_s=10)
+        await bus.broker.publish({"type": "TradeLogged", "user_id": "alice", "mode": "??"},
+                                 stream=streams.TRADES)
+        lines = await ops.trades(redis_url, "alice", 10)
+    assert line is not None and [ln.intent_id for ln in lines] == [intent.intent_id]
