@@ -53,7 +53,8 @@ def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors(include_url=False, include_input=False, include_context=False):
         name = ".".join(str(p) for p in e["loc"]) or "body"
-        out.append({"field": name, "loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]})
+        out.append({"field": name, "loc": ["body", *e["loc"]],
+                    "msg": e["msg"].removeprefix("Value error, "), "type": e["type"]})
     return out
 
 
