@@ -6,12 +6,15 @@ live-armed users, last prices. Updates replicas race on are single commands or L
 from __future__ import annotations
 
 import json
+import logging
 import time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aredis
+
+log = logging.getLogger("piggy.state")
 
 KILL = "piggy:kill"
 HEARTBEATS = "piggy:heartbeats:gateway"
@@ -65,8 +68,18 @@ async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str
 
 
 async def last_price(redis: aredis.Redis, exchange: str, symbol: str) -> Decimal | None:
+    """The last ticker price; None when there is none or what is stored is not a price."""
     raw = await redis.get(price_key(exchange, symbol))
-    return Decimal(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        price = Decimal(raw)
+    except (InvalidOperation, TypeError, ValueError):
+        price = None
+    if price is None or not price.is_finite() or price <= 0:
+        log.warning("ignored an invalid price under %s", price_key(exchange, symbol))
+        return None
+    return price
 
 
 async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:

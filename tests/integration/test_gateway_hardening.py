@@ -227,3 +227,21 @@ async def test_a_poison_trade_log_line_is_skipped_and_counted_not_a_500(
     assert [ln["intent_id"] for ln in listed.json()] == [good.json()["intentId"]]
     assert listed.headers["x-piggy-skipped-entries"] == "1"
     assert again.status_code == 200 and len(again.json()) == 1
+
+
+async def test_a_poison_price_is_no_price_for_balances_and_paper_fills(
+        redis_url: str, tmp_path: Path) -> None:
+    async with served(redis_url, tmp_path) as srv:
+        gw = srv.gw
+        await gw.add_user("alice", {"USDT": "10", "SOL": "1"})
+        await gw.ctx.bus.redis.set(state.price_key("binanceus", "SOL/USDT"), "NaN")
+        balance = await gw.http.get("/api/balance/alice")
+        async with client_bus(redis_url) as bus:
+            intent = OrderIntent(user_id="alice", symbol="XRP/USDT", amount_usd=Decimal(2))
+            await bus.redis.set(state.price_key("binanceus", "XRP/USDT"), "not a price")
+            await bus.publish(intent, streams.INTENTS)
+            line = await wait_outcome(bus, intent.intent_id, 10)
+    assert balance.status_code == 200, balance.text
+    assert balance.json()["balances"]["SOL"]["usd"] is None  # no value rather than a 500
+    assert line is not None and line.status == "rejected"
+    assert any("no price" in r for r in line.reasons)
