@@ -9,7 +9,6 @@ otherwise); every route then checks scope with ``authorize`` (its user id) or
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from fastapi import HTTPException, Request, status
 
 from shared import tokens
 from shared.settings import ApiSettings
+from shared.vault import create_secret_file
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,7 @@ def load_or_create_token(settings: ApiSettings) -> str:
         return settings.api_token.get_secret_value()
     path: Path = settings.token_file
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
+        create_secret_file(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
