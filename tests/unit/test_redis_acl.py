@@ -1,5 +1,5 @@
 """The ACL rules generated from the access table (pure: no Redis here; the e2e test
-tests/e2e/test_redis_acl.py runs the stack under them)."""
+tests/e2e/test_stack_under_redis_acl.py runs the stack under them)."""
 from __future__ import annotations
 
 import fnmatch
