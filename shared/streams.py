@@ -62,6 +62,10 @@ KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
 
 
+# What every service reads for its /metrics at scrape time (shared/metrics.py).
+METRICS_READS = (KEY_KILL, KEY_ARMED)
+
+
 @dataclass(frozen=True)
 class Access:
     """What one service may do in Redis. Streams: ``consume`` (consumer group: read, ack,
@@ -84,7 +88,7 @@ ACCESS: dict[str, Access] = {
         read_streams=(TRADES,),
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
                KEY_GATEWAY),
-        read=(KEY_TOKENS,),
+        read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
     "executor": Access(
@@ -99,14 +103,20 @@ ACCESS: dict[str, Access] = {
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
         write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
-        read=(KEY_VAULT,),
+        read=(KEY_VAULT, *METRICS_READS),
     ),
     "strategy": Access(
         consume=(TICKERS, TRADES),
         publish=(INTENTS, DEAD_LETTER),
         read_streams=(INTENTS,),
         write=(KEY_FAILURES, *KEY_STRATEGY),
-        read=(KEY_PRICES, KEY_KILL),
+        read=(KEY_PRICES, *METRICS_READS),
+    ),
+    "notifier": Access(
+        consume=(TRADES, CONTROL, CREDENTIALS, DEAD_LETTER),
+        publish=(DEAD_LETTER,),
+        write=(KEY_FAILURES,),
+        read=METRICS_READS,
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.

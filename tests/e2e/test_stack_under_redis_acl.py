@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from sandbox.admin import SandboxAdmin
-from shared import streams
+from shared import redis_acl, streams
 from shared.events import OrderRequested, Side
 from shared.settings import with_credentials
 from tests.e2e.test_live import LIVE_ENV, _keys
@@ -97,7 +97,7 @@ def test_services_run_as_least_privilege_acl_users(redis_url: str, tmp_path: Pat
     unexpected = [d for d in by_user if d not in provoked]
     assert unexpected == [], unexpected  # the table gives each service all it needs
     assert provoked <= set(by_user)
-    assert len(passwords) == 5 and all(len(p) >= 20 for p in passwords.values())
+    assert set(passwords) == {*redis_acl.SERVICES, redis_acl.OPERATOR} and all(len(p) >= 20 for p in passwords.values())
     for text in logs + outputs:
         assert not any(p in text for p in passwords.values())
     for name in passwords:
