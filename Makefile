@@ -35,3 +35,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .piggy .pytest_cache
+
+users.acl: $(STAMP)  ## Redis ACL users for docker-compose; passwords from PIGGY_REDIS_PASSWORD_<SERVICE>
+	$(BIN)/python -m shared.redis_acl --out users.acl

@@ -3,7 +3,8 @@
 Every consumer joins a group under a name unique to its process, so replicas share a
 stream. A second subscriber in the same group claims entries left pending by a dead
 consumer (XAUTOCLAIM after ``claim_idle_ms``). An entry that is not valid JSON or does not
-match its schema, or that failed ``max_deliveries`` times, goes to the dead-letter stream
+match its schema (the consumer's, or one its handler checks and raises ``ValidationError``
+for: first sight), or that failed ``max_deliveries`` times, goes to the dead-letter stream
 with its reason and is acked, so a bad entry never becomes a crash loop.
 """
 from __future__ import annotations
@@ -133,6 +134,9 @@ class Bus:
             async def call(event: Any) -> Any:
                 try:
                     result = await handler(event)
+                except ValidationError as exc:  # a schema the handler checks itself: retrying
+                    await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                    return None  # can never succeed, so dead-lettered on first sight
                 except Exception as exc:
                     await self.redis.hset(failures, _entry_id(_message.get()),
                                           f"{type(exc).__name__}: {exc}"[:500])

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, field_validator
 
+from shared.types import Amount, Exchange, Symbol, UserId
+
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 SCHEMA_VERSION = 1
 KNOWN_MAJOR_VERSIONS = frozenset({1})  # an event of any other major version is not understood
@@ -64,12 +66,13 @@ class Event(BaseModel):
 class OrderIntent(Event):
     type: Literal["OrderIntent"] = "OrderIntent"
     intent_id: str = Field(default_factory=new_id, min_length=1, max_length=64)
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
-    symbol: str = Field(min_length=3, max_length=32)
+    user_id: UserId
+    exchange: Exchange = "binanceus"
+    symbol: Symbol
     side: Side = Side.BUY
-    amount_usd: Money = Field(gt=0)
+    amount_usd: Amount
     source: str = Field(default="api", max_length=64)
+    live_only: bool = False  # live or rejected, never a paper fill (POST /api/trade mode=live)
 
 
 class IntentAccepted(Event):
@@ -94,11 +97,11 @@ class OrderRequested(Event):
     type: Literal["OrderRequested"] = "OrderRequested"
     intent_id: str
     client_order_id: str
-    user_id: str
-    exchange: str
-    symbol: str
+    user_id: UserId
+    exchange: Exchange
+    symbol: Symbol
     side: Side
-    amount_usd: Money
+    amount_usd: Amount
     live: bool = False
     requested_by: str = ""
 
@@ -216,8 +219,8 @@ class QueryBalance(Event):
     gateway with a ``BalanceReport``."""
 
     type: Literal["QueryBalance"] = "QueryBalance"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
 
 
 class AssetBalance(BaseModel):
@@ -242,16 +245,16 @@ class BalanceReport(BaseModel):
 
 class CredentialsSubmitted(Event):
     type: Literal["CredentialsSubmitted"] = "CredentialsSubmitted"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     vault_ref: str
     api_key_masked: str
 
 
 class CredentialsValidated(Event):
     type: Literal["CredentialsValidated"] = "CredentialsValidated"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     can_trade: bool
     can_withdraw: bool
     warning: str = ""
@@ -259,16 +262,16 @@ class CredentialsValidated(Event):
 
 class CredentialsRejected(Event):
     type: Literal["CredentialsRejected"] = "CredentialsRejected"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     reason_code: str
     reason: str
 
 
 class CredentialsRevoked(Event):
     type: Literal["CredentialsRevoked"] = "CredentialsRevoked"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     reason: str
 
 
@@ -327,21 +330,21 @@ class ArmLive(Event):
     """The confirm token travels hashed (sha256 hex), never as typed."""
 
     type: Literal["ArmLive"] = "ArmLive"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
     confirm_token_sha256: str = ""
 
 
 class DisarmLive(Event):
     type: Literal["DisarmLive"] = "DisarmLive"
-    user_id: str = Field(min_length=1, max_length=64)
+    user_id: UserId
     reason: str = "operator disarmed"
 
 
 class QueryLive(Event):
     type: Literal["QueryLive"] = "QueryLive"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
 
 
 ExecutorCommand = Annotated[ArmLive | DisarmLive | QueryLive, Field(discriminator="type")]

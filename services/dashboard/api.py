@@ -120,10 +120,11 @@ class ApiClient:
 
     # ---- orders, balances, trade log
     def trade(self, user_id: str, exchange: str, amount_usd: Decimal,
-              symbol: str = "BTC/USDT", side: str = "buy") -> ApiResult:
+              symbol: str = "BTC/USDT", side: str = "buy", live: bool = False) -> ApiResult:
+        """``live``: LIVE or nothing (409 naming every closed gate), never a paper fill."""
         return self._call("POST", "/api/trade", json={
             "userId": user_id, "exchange": exchange, "side": side, "symbol": symbol.replace("/", ""),
-            "symbolCcxt": symbol, "amountUsd": str(amount_usd)})
+            "symbolCcxt": symbol, "amountUsd": str(amount_usd)} | ({"mode": "live"} if live else {}))
 
     def balance(self, user_id: str, exchange: str) -> ApiResult:
         return self._call("GET", f"/api/balance/{quote(user_id, safe='')}",

@@ -24,7 +24,7 @@ GROUP = "executor"
 def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None = None,
               instance_id: str | None = None) -> ExecutorContext:
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "executor",
+    bus = Bus(redis_url or RedisSettings().url(), "executor",
               instance_id if instance_id is not None else service.instance_id, service.claim_idle_ms)
     settings = settings or ExecutorSettings()
     ctx = ExecutorContext(bus=bus, ledger=Ledger(bus.redis), settings=settings)

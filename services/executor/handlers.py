@@ -119,7 +119,8 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
             price=fill.price, filled=fill.filled, cost=fill.cost, fee=fill.fee,
             reasons=p.decision.reasons, route="paper"))
         return
-    reasons = p.decision.reasons or ["no route to the exchange: gateway down and no direct path"]
+    reasons = ((p.decision.reasons + list(p.extra_reasons))
+               or ["no route to the exchange: gateway down and no direct path"])
     w.xadd(streams.DECISIONS,
         IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id, reasons=reasons,
                        correlation_id=intent.correlation_id))

@@ -18,7 +18,7 @@ from services.executor.risk import from_micros
 from services.executor.routing import Decision, Route
 from shared.events import OrderIntent
 from shared.settings import ExecutorSettings
-from shared.state import TradingState
+from shared.state import TradingState, parse_price
 
 
 class Action(StrEnum):
@@ -36,6 +36,7 @@ class Plan:
     unroute: bool = False  # a reservation the gates do not back (never expected): give it back
     price: Decimal | None = None
     why: str = ""
+    extra_reasons: tuple[str, ...] = ()  # why a paper fill was refused (no real price)
 
 
 def static_live(intent: OrderIntent, s: ExecutorSettings) -> bool:
@@ -74,8 +75,9 @@ def plan(intake: Intake, row: IntakeRow, intent: OrderIntent, s: ExecutorSetting
         return Plan(Action.SKIP, why=row.claim.value)
     if row.reservation is Reservation.ALREADY:  # routed before (a redelivery): same route again
         return Plan(Action.LIVE, route=Route.DIRECT if row.routed == "direct" else Route.GATEWAY)
+    paper_enabled = s.paper_enabled and not intent.live_only  # "Test LIVE buy": live or nothing
     decision = routing.decide(gates.evaluate(inputs(intake, row, intent, s, now)),
-                              paper_enabled=s.paper_enabled, direct_configured=direct_configured)
+                              paper_enabled=paper_enabled, direct_configured=direct_configured)
     live = decision.route in (Route.GATEWAY, Route.DIRECT)
     if live and row.reservation is Reservation.OK:
         return Plan(Action.LIVE, decision, decision.route)
@@ -83,10 +85,14 @@ def plan(intake: Intake, row: IntakeRow, intent: OrderIntent, s: ExecutorSetting
     if live:  # the gates say live but nothing was reserved: never live without a reservation
         closed = gates.GateResult(gates.Gate.DAILY_CAP, False,
                                   f"live reservation refused ({row.reservation.value or 'not tried'})")
-        decision = routing.decide([closed], paper_enabled=s.paper_enabled,
+        decision = routing.decide([closed], paper_enabled=paper_enabled,
                                   direct_configured=direct_configured)
-    price = Decimal(row.price) if row.price else None
     if decision.route is Route.PAPER:
-        return Plan(Action.PAPER, decision, Route.PAPER, unroute=unroute,
-                    price=price or s.fallback_price_usd)
+        price = parse_price(row.price)
+        if price is not None:
+            return Plan(Action.PAPER, decision, Route.PAPER, unroute=unroute, price=price)
+        # A paper fill at a made-up price would be a lie in the trade log.
+        why = (f"no price for {intent.symbol} on {intent.exchange}: the gateway publishes no "
+               "ticker for it (unknown symbol, or the gateway is not running)")
+        return Plan(Action.REJECT, decision, Route.REJECT, unroute=unroute, extra_reasons=(why,))
     return Plan(Action.REJECT, decision, Route.REJECT, unroute=unroute)
