@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 
 from services.credentials.store import ROUND_LOCK
 from services.executor.ledger import INFLIGHT
-from services.executor.ledger import _key as ledger_key
+from services.executor.ledger import key as ledger_key
 from services.executor.risk import spend_key
 from services.gateway.cids import key as cid_key
 from services.strategy.store import REGISTRY
