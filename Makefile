@@ -4,13 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint clean
+.PHONY: demo test unit bench chaos lint typecheck lock clean
 
-$(STAMP): pyproject.toml
+# Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
+# `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check || { echo "requirements.lock does not cover pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
+
+# Regenerate requirements.lock after a pyproject.toml change (keeps existing pins that still
+# fit; `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed versions).
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q pip-tools==7.6.2
+	$(BIN)/pip-compile -q --extra dev --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/piggy demo $(ARGS)
@@ -29,6 +40,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .piggy .pytest_cache

@@ -178,7 +178,8 @@ def _print_status(body: dict[str, object]) -> None:
     armed = body.get("armed")
     console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
                   + f"  {body.get('message', '')}")
-    for gate in body.get("gates", []):  # type: ignore[union-attr]
+    gates = body.get("gates")
+    for gate in gates if isinstance(gates, list) else []:
         mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
         console.print(f"  {mark} {gate['gate']:<18} {gate['reason']}")
 
@@ -186,7 +187,8 @@ def _print_status(body: dict[str, object]) -> None:
 @live_app.command("arm")
 def live_arm(user: str = typer.Option(..., "--user"), exchange: str = typer.Option("binanceus"),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
-                                       help="the LIVE_CONFIRM_TOKEN, when the executor requires one")) -> None:
+                                       help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
+             ) -> None:
     """Arm live trading for a user: only when every other gate is open."""
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})

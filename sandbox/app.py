@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,10 +46,8 @@ async def binance_errors(request: web.Request, handler: Handler) -> web.StreamRe
 
 async def _hold(request: web.Request, ms: int) -> None:
     """Sleep ``ms``, cut short when the server stops (so shutdown never waits on a fault)."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(request.app[STOPPING].wait(), ms / 1000)
-    except TimeoutError:
-        pass
 
 
 def _cut(request: web.Request) -> web.StreamResponse:

@@ -50,7 +50,7 @@ class SandboxServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    async def start(self) -> SandboxServer:
+    async def start(self) -> Self:
         self._runner = web.AppRunner(build_app(self.state, log_requests=self.log_requests),
                                     access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -87,7 +87,7 @@ class SandboxThread:
     port = property(lambda self: self.server.port)
     state = property(lambda self: self.server.state)
 
-    def start(self) -> SandboxThread:
+    def start(self) -> Self:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
         return self
@@ -115,7 +115,7 @@ class SandboxProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
-    def start(self, timeout: float = 15.0) -> SandboxProcess:
+    def start(self, timeout: float = 15.0) -> Self:
         cmd = [sys.executable, "-m", "sandbox", "--port", str(self.port), "--seed",
                str(self.seed), "--host", self.host]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -26,6 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from shared import streams
 from shared.events import DeadLetter, adapter
+from shared.redis_text import as_opt_str
 
 log = logging.getLogger("piggy.bus")
 
@@ -98,7 +99,7 @@ class Bus:
                 # claimed entry needs its count from the pending list (one XPENDING round trip).
                 deliveries = await msg.get_delivery_count() if claimed else 1
                 if deliveries > max_deliveries:
-                    reason = await self.redis.hget(_failures_key(stream, group), entry_id)
+                    reason = as_opt_str(await self.redis.hget(_failures_key(stream, group), entry_id))
                     await self.dead_letter(stream, group, entry_id, msg.body,
                                            f"failed {deliveries - 1} times: {reason or 'unknown'}")
                     return None
@@ -182,7 +183,7 @@ async def tolerant_parse(msg: Any, original: Callable[[Any], Awaitable[Any]]) ->
     error happens before the handler, the entry stays pending and is re-claimed forever."""
     try:
         return await original(msg)
-    except Exception as exc:  # noqa: BLE001 - whatever the parser raises, dead-letter it
+    except Exception as exc:  # whatever the parser raises, dead-letter it
         fields = msg.get("data") if isinstance(msg, dict) else None
         shown = ({_text(k): _text(v)[:200] for k, v in fields.items()}
                  if isinstance(fields, dict) else repr(fields)[:500])

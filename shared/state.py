@@ -13,6 +13,8 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from shared.redis_text import as_str, as_str_map
+
 KILL = "piggy:kill"
 HEARTBEATS = "piggy:heartbeats:gateway"
 ARMED = "piggy:live:armed"
@@ -55,7 +57,7 @@ async def freshest_heartbeat(redis: aredis.Redis) -> float | None:
 
 
 async def credential_status(redis: aredis.Redis, user_id: str, exchange: str) -> dict[str, str]:
-    return await redis.hgetall(cred_status_key(user_id, exchange))
+    return as_str_map(await redis.hgetall(cred_status_key(user_id, exchange)))
 
 
 async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str,
@@ -66,7 +68,7 @@ async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str
 
 async def last_price(redis: aredis.Redis, exchange: str, symbol: str) -> Decimal | None:
     raw = await redis.get(price_key(exchange, symbol))
-    return Decimal(raw) if raw else None
+    return Decimal(as_str(raw)) if raw else None
 
 
 async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:

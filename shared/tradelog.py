@@ -21,7 +21,7 @@ async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: st
         batch = await xrevrange_raw(redis, streams.TRADES, last, min(500, remaining))
         if not batch:
             break
-        for entry_id, fields in batch:
+        for _entry_id, fields in batch:
             body: Any = decode_entry(fields)
             if not isinstance(body, dict) or body.get("type") != "TradeLogged":
                 continue

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -36,7 +37,7 @@ def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None
 
 def register(ctx: ExecutorContext) -> None:
     """The handler table: stream → schema → handler."""
-    table = [
+    table: list[tuple[str, Any, Callable[..., Awaitable[Any]]]] = [
         (streams.INTENTS, OrderIntent, handlers.on_intent),
         (streams.ORDER_EVENTS, OrderEvent, handlers.on_order_event),
         (streams.CREDENTIALS, CredentialsEvent, live.on_credentials),

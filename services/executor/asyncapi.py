@@ -16,7 +16,7 @@ from shared.settings import ExecutorSettings
 
 def build() -> FastStream:
     bus = Bus("redis://127.0.0.1:6379/0", "executor", "docs")
-    register(ExecutorContext(bus=bus, ledger=Ledger(bus.redis), settings=ExecutorSettings(_env_file=None)))
+    register(ExecutorContext(bus=bus, ledger=Ledger(bus.redis), settings=ExecutorSettings()))
     return FastStream(bus.broker)
 
 

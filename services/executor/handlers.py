@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 from decimal import Decimal
+from typing import Any
 
 from services.executor import gates, routing
 from services.executor.context import ExecutorContext
@@ -28,6 +29,7 @@ from shared.events import (
     OrderPlaced,
     OrderRejected,
     OrderRequested,
+    Side,
     TradeLogged,
     new_id,
 )
@@ -38,7 +40,7 @@ log = logging.getLogger("piggy.executor")
 STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
 MAX_LOOKUPS = 10
 
-_RESERVATION_CLOSES = {
+_RESERVATION_CLOSES: dict[Reservation, dict[str, Any]] = {
     Reservation.HALTED: {"trading_state": TradingState.HALTED},
     Reservation.DISARMED: {"armed": False},
 }
@@ -134,9 +136,10 @@ async def on_order_event(ctx: ExecutorContext, event: OrderPlaced | OrderRejecte
                      client_order_id=event.client_order_id, price=event.average, filled=event.filled,
                      cost=event.cost, fee=event.fee, route=event.route)
     elif event.code == STATUS_UNKNOWN:
-        line = await _status_unknown(ctx, intent, event)
-        if line is None:
+        unknown = await _status_unknown(ctx, intent, event)
+        if unknown is None:
             return
+        line = unknown
     else:
         await ctx.ledger.release(intent.intent_id)
         line = _line(intent, Mode.LIVE, "rejected", client_order_id=event.client_order_id,
@@ -165,7 +168,7 @@ def _line(intent: OrderIntent, mode: Mode, status: str, **fields: object) -> Tra
     return TradeLogged(intent_id=intent.intent_id, user_id=intent.user_id, exchange=intent.exchange,
                        symbol=intent.symbol, side=intent.side, amount_usd=intent.amount_usd,
                        mode=mode, status=status, source=intent.source,
-                       correlation_id=intent.correlation_id, **fields)  # type: ignore[arg-type]
+                       correlation_id=intent.correlation_id, **fields)
 
 
 async def _log(ctx: ExecutorContext, line: TradeLogged) -> None:
@@ -178,6 +181,6 @@ async def _log(ctx: ExecutorContext, line: TradeLogged) -> None:
 async def log_note(ctx: ExecutorContext, user_id: str, status: str, reason: str) -> None:
     """A trade-log line that is not an order (auto-disarm), so the log says why things changed."""
     await ctx.bus.publish(TradeLogged(intent_id=f"note-{new_id()}", user_id=user_id, symbol="-",
-                                      side="buy", amount_usd=Decimal(0), mode=Mode.NONE,
+                                      side=Side.BUY, amount_usd=Decimal(0), mode=Mode.NONE,
                                       status=status, reasons=[reason], source="executor"),
                           streams.TRADES)

@@ -12,6 +12,7 @@ from enum import StrEnum
 import redis.asyncio as aredis
 
 from shared.events import OrderIntent, TradeLogged
+from shared.redis_text import as_str
 from shared.state import ARMED, KILL
 
 LEDGER_TTL_S = 7 * 24 * 3600
@@ -81,9 +82,9 @@ class Ledger:
         if not raw:
             return None
         return LedgerEntry(
-            claimed_by=raw.get("claimed_by", ""),
+            claimed_by=as_str(raw.get("claimed_by", "")),
             intent=OrderIntent.model_validate_json(raw["intent"]) if "intent" in raw else None,
-            routed=raw.get("routed", ""),
+            routed=as_str(raw.get("routed", "")),
             outcome=TradeLogged.model_validate_json(raw["outcome"]) if "outcome" in raw else None,
         )
 
@@ -113,4 +114,5 @@ class Ledger:
         await self._redis.zadd(INFLIGHT, {intent_id: deadline})
 
     async def overdue(self, now: float, limit: int = 100) -> list[str]:
-        return list(await self._redis.zrangebyscore(INFLIGHT, 0, now, start=0, num=limit))
+        members = await self._redis.zrangebyscore(INFLIGHT, 0, now, start=0, num=limit)
+        return [as_str(m) for m in members if isinstance(m, str | bytes)]

@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import state, streams, tradelog
-from shared.streams import COMMANDS
 from shared.events import ArmLive, DisarmLive, KillSwitchEngaged, KillSwitchReleased, LiveStatus, QueryLive
+from shared.streams import COMMANDS
 
 router = APIRouter()
 

@@ -7,6 +7,7 @@ the saved secret.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,6 @@ def _fuzz(operation: Any, mode: GenerationMode, base: str, auth: dict[str, str],
         if any(secret in t for t in texts):
             problems.append(f"{where} -> the secret is in the answer")
 
-    try:
+    with contextlib.suppress(Unsatisfiable):  # nothing invalid to send (no input)
         probe()
-    except Unsatisfiable:  # nothing invalid to send (an operation without input)
-        pass
     return sent
