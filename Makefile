@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint typecheck lock clean
+.PHONY: demo test unit bench chaos lint typecheck lock docs clean
 
 # Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -43,6 +43,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# docs/architecture.md's event flow, generated from the services' handler tables.
+docs: $(STAMP)
+	$(BIN)/python -m scripts.gen_architecture
 
 clean:
 	rm -rf $(VENV) .piggy .pytest_cache
