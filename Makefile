@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint typecheck lock docs clean
+.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean
 
 # Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -48,5 +48,21 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m scripts.gen_architecture
 
+# The images docker-compose.yml runs, built locally (nothing pulled): piggy-redis:local and
+# cryptopiggy:local FROM piggy-python:local (image-dashboard: also cryptopiggy-dashboard:local,
+# for `docker-compose --profile dashboard`). Uses the engine DOCKER_HOST points at.
+image: $(STAMP)
+	bash scripts/build-redis-image.sh piggy-redis:local
+	bash scripts/build-image.sh cryptopiggy:local
+
+image-dashboard: $(STAMP)
+	bash scripts/build-redis-image.sh piggy-redis:local
+	bash scripts/build-image.sh --dashboard cryptopiggy:local
+
+# docker-compose.yml run for real: 2 gateways, 2 executors, credentials, strategy, Redis and
+# the sandbox in containers (host networking, free ports), a live $2 buy through a gateway.
+container-test: image
+	PIGGY_CONTAINER_TEST=1 $(BIN)/python -m pytest -m container tests/container $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) .piggy .pytest_cache
+	rm -rf $(VENV) .piggy .pytest_cache .image
