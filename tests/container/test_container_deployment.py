@@ -167,6 +167,18 @@ def test_live_two_dollar_buy_through_the_gateway_container_makes_exactly_one_ord
     lines = api_1.get("/api/trades", params={"userId": USER}).json()
     assert [(ln["mode"], ln["order_id"]) for ln in lines] == [("LIVE", bought["orderId"])]
     assert key["secret"] not in str(lines) + str(saved) + str(armed) + str(bought)
+    # The strategy container runs the compose file's strategies: the DCA piggy bank's first
+    # buy for `demo` (no keys, not armed) is filled in PAPER mode, so it makes no order.
+    dca: list[dict[str, Any]] = []
+    for _ in range(60):
+        dca = [ln for ln in api_1.get("/api/trades", params={"userId": "demo"}).json()
+               if ln["source"] == "strategy:piggy"]
+        if dca:
+            break
+        time.sleep(1)
+    assert dca and dca[0]["mode"] == "PAPER", dca
+    assert len(admin.orders()) == 1
+
     logs = run([*deployment["compose"], "logs", "--no-color"], deployment["env"]).stdout
     assert "Uvicorn running" in logs or "Application startup complete" in logs
     for secret in (key["secret"], deployment["token"], deployment["env"]["PIGGY_MASTER_KEY"]):
