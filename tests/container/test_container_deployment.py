@@ -43,9 +43,9 @@ pytestmark = [
 
 # What `docker-compose up` starts (the dashboard is in the `dashboard` profile).
 SERVICES = {"redis", "sandbox", "gateway", "gateway-2", "executor", "executor-2", "credentials",
-            "strategy"}
+            "strategy", "notifier"}
 PORTS = ["REDIS", "SANDBOX", "GATEWAY", "GATEWAY_2", "EXECUTOR", "EXECUTOR_2", "CREDENTIALS",
-         "STRATEGY", "DASHBOARD"]
+         "STRATEGY", "NOTIFIER", "DASHBOARD"]
 HEALTHY_WITHIN_S = 420
 USER = "ctest"
 

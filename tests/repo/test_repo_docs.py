@@ -65,7 +65,7 @@ def test_architecture_page_shows_the_event_flow_the_code_generates() -> None:
 def test_the_generator_finds_every_services_subscribers_and_producers() -> None:
     consumers, producers = gen_architecture.scan()
     consuming = {c.participant for c in consumers}
-    assert {"gateway", "executor", "credentials", "strategy"} <= consuming
+    assert {"gateway", "executor", "credentials", "strategy", "notifier"} <= consuming
     # The executor's handler table (a loop over tuples) yields one subscriber per row.
     executor = {(c.stream, c.schema) for c in consumers if c.participant == "executor"}
     assert ("piggy:intents", "OrderIntent") in executor and len(executor) >= 4
