@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean
+.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi
 
 # Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -37,6 +37,9 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+asyncapi: $(STAMP)
+	$(BIN)/python -m piggy.asyncapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,11 +1,12 @@
 """Generate the event-flow section of docs/architecture.md from the code.
 
 Reads (without importing anything) every module of the services, the CLI and the bus:
-- a subscriber is a ``<bus>.consume(stream, group, schema)`` call, written directly
+- a subscriber is a ``<bus>.consume(stream, group, schema)`` (or ``consume_batch``) call, written directly
   (``@ctx.bus.consume(streams.TICKERS, GROUP, Ticker)``) or inside a loop over a handler
   table (``for stream, schema, handler in table: ctx.bus.consume(stream, GROUP, schema)``,
   the table a list named in the same module or written inline in the ``for``);
-- a producer is a ``<bus>.publish(event, stream)`` call, or a request/reply
+- a producer is a ``<bus>.publish(event, stream)`` call, an ``<writer>.xadd(stream, event)``
+  (events the executor writes inside its Lua commit), or a request/reply
   ``<broker>.request(body, stream=stream)`` (shown as ``request``).
 Streams are the constants of ``shared/streams.py``; groups are string constants.
 
@@ -141,7 +142,8 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "consume" and len(node.args) >= 3:
+        if (isinstance(func, ast.Attribute) and func.attr in ("consume", "consume_batch")
+                and len(node.args) >= 3):
             stream = self.stream(node.args[0])
             if stream is not None:
                 self.consumers.add(Consumer(stream, self.participant, self.text(node.args[1]),
@@ -150,6 +152,14 @@ class _Scanner(ast.NodeVisitor):
             stream = self.stream(node.args[1])
             if stream is not None:
                 event = node.args[0]
+                name = (event.func.id if isinstance(event, ast.Call)
+                        and isinstance(event.func, ast.Name) and event.func.id[:1].isupper()
+                        else "")
+                self.producers.add(Producer(stream, self.participant, name))
+        if isinstance(func, ast.Attribute) and func.attr == "xadd" and len(node.args) >= 2:
+            stream = self.stream(node.args[0])  # an event written inside a Lua commit
+            if stream is not None:
+                event = node.args[1]
                 name = (event.func.id if isinstance(event, ast.Call)
                         and isinstance(event.func, ast.Name) and event.func.id[:1].isupper()
                         else "")

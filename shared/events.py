@@ -11,10 +11,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, field_validator
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 SCHEMA_VERSION = 1
+KNOWN_MAJOR_VERSIONS = frozenset({1})  # an event of any other major version is not understood
 
 
 def new_id() -> str:
@@ -45,6 +46,16 @@ class Event(BaseModel):
     version: int = SCHEMA_VERSION
     ts: datetime = Field(default_factory=utcnow)
     correlation_id: str = Field(default_factory=new_id)
+
+    @field_validator("version")
+    @classmethod
+    def _known_major(cls, v: int) -> int:
+        """A major version this code does not know may mean anything: refuse it (the bus
+        dead-letters it with this reason) rather than act on a guess."""
+        if v not in KNOWN_MAJOR_VERSIONS:
+            known = ", ".join(str(k) for k in sorted(KNOWN_MAJOR_VERSIONS))
+            raise ValueError(f"unsupported major version {v} (this service knows {known})")
+        return v
 
 
 # ---- orders -------------------------------------------------------------------------------
@@ -134,6 +145,28 @@ class OrderRejected(Event):
     symbol_id: str = ""
 
 
+class TradeStatus(StrEnum):
+    """The status word of a trade-log line (the wire values are the earlier free-text ones)."""
+
+    FILLED = "filled"
+    OPEN = "open"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    DISARMED = "disarmed"  # a note line: live was switched off, with the reason
+
+    @classmethod
+    def from_exchange(cls, status: str) -> TradeStatus:
+        """A ccxt order status as a trade status (``closed`` = filled)."""
+        if status == "closed":
+            return cls.FILLED
+        try:
+            return cls(status)
+        except ValueError:
+            return cls.UNKNOWN
+
+
 class TradeLogged(Event):
     """One line of the trade log: the final outcome of one intent."""
 
@@ -145,7 +178,7 @@ class TradeLogged(Event):
     side: Side
     amount_usd: Money
     mode: Mode
-    status: str
+    status: TradeStatus
     order_id: str = ""
     client_order_id: str = ""
     price: Money | None = None

@@ -142,6 +142,8 @@ class ExecutorSettings(BaseSettings):
     fallback_price_usd: Decimal = Decimal(50000)
     direct_route: bool = False
     outcome_timeout_s: float = Field(default=15.0, gt=0)
+    reconcile_rounds: int = Field(default=10, ge=1)  # lookups of an unanswered order before "unknown"
+    batch_size: int = Field(default=64, ge=1, le=1000)  # intents read and written per Redis call
 
 
 class GatewaySettings(BaseSettings):
