@@ -4,13 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint clean asyncapi
+.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi
 
-$(STAMP): pyproject.toml
+# Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
+# `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check || { echo "requirements.lock does not cover pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
+
+# Regenerate requirements.lock after a pyproject.toml change (keeps existing pins that still
+# fit; `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed versions).
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q pip-tools==7.6.2
+	$(BIN)/pip-compile -q --extra dev --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/piggy demo $(ARGS)
@@ -33,8 +44,31 @@ asyncapi: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# docs/architecture.md's event flow, generated from the services' handler tables.
+docs: $(STAMP)
+	$(BIN)/python -m scripts.gen_architecture
+
+# The images docker-compose.yml runs, built locally (nothing pulled): piggy-redis:local and
+# cryptopiggy:local FROM piggy-python:local (image-dashboard: also cryptopiggy-dashboard:local,
+# for `docker-compose --profile dashboard`). Uses the engine DOCKER_HOST points at.
+image: $(STAMP)
+	bash scripts/build-redis-image.sh piggy-redis:local
+	bash scripts/build-image.sh cryptopiggy:local
+
+image-dashboard: $(STAMP)
+	bash scripts/build-redis-image.sh piggy-redis:local
+	bash scripts/build-image.sh --dashboard cryptopiggy:local
+
+# docker-compose.yml run for real: 2 gateways, 2 executors, credentials, strategy, Redis and
+# the sandbox in containers (host networking, free ports), a live $2 buy through a gateway.
+container-test: image
+	PIGGY_CONTAINER_TEST=1 $(BIN)/python -m pytest -m container tests/container $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) .piggy .pytest_cache
+	rm -rf $(VENV) .piggy .pytest_cache .image
 
 users.acl: $(STAMP)  ## Redis ACL users for docker-compose; passwords from PIGGY_REDIS_PASSWORD_<SERVICE>
 	$(BIN)/python -m shared.redis_acl --out users.acl

@@ -148,7 +148,7 @@ async def _publish(bus: Bus, user: str, n: int, seconds: float, report: ChaosRep
             try:
                 await bus.publish(intent, streams.INTENTS)
                 break
-            except Exception:  # noqa: BLE001 - any failure while Redis restarts: retry
+            except Exception:  # any failure while Redis restarts: retry
                 report.publish_retries += 1
                 await asyncio.sleep(0.1 if attempt < 199 else 0)
         await asyncio.sleep(gap)
@@ -244,7 +244,7 @@ async def _settle(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
 
 async def _collect(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
                    api_key: str) -> None:
-    report.orders = [o for o in live.admin.orders(api_key=api_key)]
+    report.orders = list(live.admin.orders(api_key=api_key))
     report.lines = await trade_lines(live.redis_url)
     for stream, group in CONSUMED:
         report.pending_after[f"{stream}/{group}"] = await pending_count(watch, stream, group)

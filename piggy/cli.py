@@ -153,7 +153,8 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
 
 
 @app.command()
-def trades(user: str | None = typer.Option(None, "--user", callback=checks.user), limit: int = typer.Option(20, min=1),
+def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
+           limit: int = typer.Option(20, min=1),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the trade log, newest first."""
     lines = _run(ops.trades(_redis_url(), user, limit))
@@ -206,15 +207,18 @@ def _print_status(body: dict[str, object]) -> None:
     armed = body.get("armed")
     console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
                   + f"  {body.get('message', '')}")
-    for gate in body.get("gates", []):  # type: ignore[union-attr]
+    gates = body.get("gates")
+    for gate in gates if isinstance(gates, list) else []:
         mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
         console.print(f"  {mark} {gate['gate']:<18} {gate['reason']}")
 
 
 @live_app.command("arm")
-def live_arm(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = typer.Option("binanceus", callback=checks.exchange),
+def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
+             exchange: str = typer.Option("binanceus", callback=checks.exchange),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
-                                       help="the LIVE_CONFIRM_TOKEN, when the executor requires one")) -> None:
+                                       help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
+             ) -> None:
     """Arm live trading for a user: only when every other gate is open."""
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})
@@ -229,7 +233,8 @@ def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user)) -
 
 
 @live_app.command("status")
-def live_status(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = typer.Option("binanceus", callback=checks.exchange)) -> None:
+def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
+                exchange: str = typer.Option("binanceus", callback=checks.exchange)) -> None:
     """Every gate, open or closed, with its reason."""
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
 

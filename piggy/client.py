@@ -35,14 +35,15 @@ def call(method: str, path: str, *, json: Any = None, params: dict[str, Any] | N
                     fg="red", err=True)
         raise typer.Exit(1) from exc
     if resp.status_code == 401:
-        typer.secho("API refused the token (401): check PIGGY_API_TOKEN / .piggy/api-token", fg="red", err=True)
+        typer.secho("API refused the token (401): check PIGGY_API_TOKEN / .piggy/api-token",
+                    fg="red", err=True)
         raise typer.Exit(1)
     try:
         body = resp.json()
     except ValueError:
         body = {"detail": resp.text}
     if resp.status_code >= 400 and resp.status_code not in answers:
-        typer.secho(f"API error {resp.status_code}: {body.get('detail', body) if isinstance(body, dict) else body}",
-                    fg="red", err=True)
+        detail = body.get("detail", body) if isinstance(body, dict) else body
+        typer.secho(f"API error {resp.status_code}: {detail}", fg="red", err=True)
         raise typer.Exit(1)
     return body

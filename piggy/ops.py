@@ -9,9 +9,9 @@ from pydantic import BaseModel
 
 from shared import state, streams, tradelog
 from shared.bus import Bus
+from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
 
 PRICE_WAIT_S = 10.0
-from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
 
 
 async def test_buy(redis_url: str, *, user_id: str, symbol: str, usd: Decimal, exchange: str,

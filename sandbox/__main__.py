@@ -31,8 +31,8 @@ async def serve(port: int, seed: int, host: str, log_requests: bool = False) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox",
-                                     description="Sandbox exchange: binanceus (also at the root), binance, kraken "
-                                                 "and coinbase under /<venue>")
+                                     description="Sandbox exchange: binanceus (also at the root), "
+                                                 "binance, kraken and coinbase under /<venue>")
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--seed", type=int, default=0)
     in_container = os.environ.get("PIGGY_SANDBOX_IN_CONTAINER") == "1"

@@ -76,7 +76,7 @@ class FaultInjector:
             raise ValueError("endpoint must be '*', a path or 'METHOD /path'")
         count = spec.get("count")
         probability = float(spec.get("probability", 1.0))
-        if count is not None and int(count) < 0 or not 0.0 <= probability <= 1.0:
+        if (count is not None and int(count) < 0) or not 0.0 <= probability <= 1.0:
             raise ValueError("count must be >= 0 and probability in [0, 1]")
         status = spec.get("status", self.default_status.get(kind))
         rule = FaultRule(

@@ -63,7 +63,7 @@ class SandboxServer:
     def venue_url(self, name: str) -> str:
         return venue_url(self.url, name)
 
-    async def start(self) -> SandboxServer:
+    async def start(self) -> Self:
         self._runner = web.AppRunner(build_app(self.states, log_requests=self.log_requests),
                                     access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -104,7 +104,7 @@ class SandboxThread:
     def venue_url(self, name: str) -> str:
         return venue_url(self.url, name)
 
-    def start(self) -> SandboxThread:
+    def start(self) -> Self:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
         return self
@@ -135,7 +135,7 @@ class SandboxProcess:
     def venue_url(self, name: str) -> str:
         return venue_url(self.url, name)
 
-    def start(self, timeout: float = 15.0) -> SandboxProcess:
+    def start(self, timeout: float = 15.0) -> Self:
         cmd = [sys.executable, "-m", "sandbox", "--port", str(self.port), "--seed",
                str(self.seed), "--host", self.host]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

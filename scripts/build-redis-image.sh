@@ -28,10 +28,16 @@ rootfs="$(mktemp -d "${TMPDIR:-/tmp}/piggy-redis-rootfs.XXXXXX")"
 trap 'rm -rf "$rootfs"' EXIT
 
 install -D -m 0755 "$binary" "$rootfs/usr/bin/redis-server"
+# redis-cli too when installed (Debian's redis-tools), for healthchecks (docker-compose.yml).
+cli="$(command -v redis-cli || true)"
+if [[ -n "$cli" ]]; then
+    install -D -m 0755 "$(readlink -f "$cli")" "$rootfs/usr/bin/redis-cli"
+fi
 
 # Every absolute path ldd prints: resolved libraries ("libx.so => /path (0x..)") and the
 # loader ("/lib64/ld-linux-x86-64.so.2 (0x..)"). linux-vdso has no path and is skipped.
-mapfile -t libs < <(ldd "$binary" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u)
+mapfile -t libs < <({ ldd "$binary"; if [[ -n "$cli" ]]; then ldd "$cli"; fi; } \
+    | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u)
 if ((${#libs[@]} == 0)); then
     echo "build-redis-image: ldd listed no libraries for $binary" >&2
     exit 1

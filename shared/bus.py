@@ -32,6 +32,7 @@ from redis.backoff import ExponentialBackoff
 from shared import streams
 from shared.events import DeadLetter, adapter
 from shared.observe import BusObserver
+from shared.redis_text import as_opt_str
 
 log = logging.getLogger("piggy.bus")
 
@@ -135,7 +136,8 @@ class Bus:
                 try:
                     result = await handler(event)
                 except ValidationError as exc:  # a schema the handler checks itself: retrying
-                    await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                    msg = _message.get()
+                    await self.dead_letter(stream, group, _entry_id(msg), msg.body, _describe(exc))
                     return None  # can never succeed, so dead-lettered on first sight
                 except Exception as exc:
                     await self.redis.hset(failures, _entry_id(_message.get()),
@@ -182,7 +184,7 @@ class Bus:
             # claimed entry needs its count from the pending list (one XPENDING round trip).
             deliveries = await msg.get_delivery_count() if claimed else 1
             if deliveries > max_deliveries:
-                reason = await self.redis.hget(_failures_key(stream, group), entry_id)
+                reason = as_opt_str(await self.redis.hget(_failures_key(stream, group), entry_id))
                 await self.dead_letter(stream, group, entry_id, msg.body,
                                        f"failed {deliveries - 1} times: {reason or 'unknown'}")
                 msg._piggy_dead = True  # type: ignore[attr-defined]

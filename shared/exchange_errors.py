@@ -2,7 +2,7 @@
 message, and whether the order's fate is unknown (then it must be looked up, never re-sent).
 
 Pure: no I/O. Lives in ``shared`` so the gateway and the executor's direct path classify the
-same way. The order of the checks follows ccxt 4.5.90's hierarchy (SANDBOX-EXCHANGE.md §6):
+same way. The order of the checks follows ccxt 4.5.90's hierarchy (docs/exchange-wire-binanceus.md §6):
 ``RateLimitExceeded`` and ``DDoSProtection`` are siblings under ``NetworkError``, and
 ``OperationFailed`` (-1000/-1001/-1006) is neither an ``ExchangeError`` nor a ``NetworkError``.
 """

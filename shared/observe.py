@@ -79,7 +79,7 @@ class BusObserver:
         return _Scope(msg, context=context, metrics=self.metrics)
 
 
-class _Scope(BaseMiddleware):  # type: ignore[type-arg]
+class _Scope(BaseMiddleware):
     def __init__(self, msg: Any, /, *, context: Any, metrics: Metrics) -> None:
         super().__init__(msg, context=context)
         self.metrics = metrics

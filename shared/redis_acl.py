@@ -126,7 +126,8 @@ def configured_passwords(environ: Mapping[str, str]) -> dict[str, str]:
 
 def env_passwords(environ: Mapping[str, str]) -> dict[str, str]:
     """``PIGGY_REDIS_PASSWORD_<NAME>`` for every service and the operator."""
-    found, missing = {}, []
+    found: dict[str, str] = {}
+    missing: list[str] = []
     for name in (*SERVICES, OPERATOR):
         value = environ.get(f"PIGGY_REDIS_PASSWORD_{name.upper()}", "").strip()
         (found.__setitem__(name, value) if value else missing.append(name))

@@ -14,6 +14,8 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from shared.redis_text import as_str_map
+
 log = logging.getLogger("piggy.state")
 
 KILL = "piggy:kill"
@@ -58,7 +60,7 @@ async def freshest_heartbeat(redis: aredis.Redis) -> float | None:
 
 
 async def credential_status(redis: aredis.Redis, user_id: str, exchange: str) -> dict[str, str]:
-    return await redis.hgetall(cred_status_key(user_id, exchange))
+    return as_str_map(await redis.hgetall(cred_status_key(user_id, exchange)))
 
 
 async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str,

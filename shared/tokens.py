@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aredis
 
+from shared.redis_text import as_str
+
 TOKENS = "piggy:tokens"  # hash: sha256(token) -> {"id", "user", "created", "label"}
 PREFIX = "pgu_"
 
@@ -53,11 +55,11 @@ async def lookup(redis: aredis.Redis, token: str) -> TokenInfo | None:
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
     raw = await redis.hget(TOKENS, digest(token))
-    return _info(raw) if raw else None
+    return _info(as_str(raw)) if raw else None
 
 
 async def list_all(redis: aredis.Redis, user_id: str | None = None) -> list[TokenInfo]:
-    found = [_info(v) for v in (await redis.hgetall(TOKENS)).values()]
+    found = [_info(as_str(v)) for v in (await redis.hgetall(TOKENS)).values()]
     infos = [i for i in found if i is not None and (user_id is None or i.user == user_id)]
     return sorted(infos, key=lambda i: (i.user, i.created))
 
@@ -69,7 +71,7 @@ async def revoke(redis: aredis.Redis, *, user_id: str | None = None,
         raise ValueError("name a user or a token id to revoke")
     gone = []
     for field, raw in (await redis.hgetall(TOKENS)).items():
-        info = _info(raw)
+        info = _info(as_str(raw))
         if info is None:
             continue
         if (user_id is None or info.user == user_id) and (token_id is None or info.id == token_id):

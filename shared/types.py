@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, Field, PlainSerializer, TypeAdapter, ValidationError
 
@@ -60,7 +60,7 @@ Amount = Annotated[
 ]
 
 
-def parse(kind: object, value: object) -> object:
+def parse(kind: Any, value: object) -> object:
     """Validate one value against one of the types above; ``ValueError`` with a readable
     message (no input echoed) when it does not fit. For CLI options."""
     try:

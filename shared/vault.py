@@ -15,6 +15,7 @@ from pathlib import Path
 import redis.asyncio as aredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.redis_text import as_opt_str, as_str
 from shared.settings import VaultSettings
 
 
@@ -110,11 +111,11 @@ class Vault:
         if not entry:
             raise VaultError(f"no vault entry at {ref}")
         aad = ref.encode()
-        return ApiKeyPair(self._open(entry["api_key"], aad + b":key"),
-                          self._open(entry["secret"], aad + b":secret"))
+        return ApiKeyPair(self._open(as_str(entry["api_key"]), aad + b":key"),
+                          self._open(as_str(entry["secret"]), aad + b":secret"))
 
     async def masked(self, ref: str) -> str | None:
-        return await self._redis.hget(ref, "masked")
+        return as_opt_str(await self._redis.hget(ref, "masked"))
 
     async def delete(self, ref: str) -> bool:
         return bool(await self._redis.delete(ref))

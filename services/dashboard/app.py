@@ -83,6 +83,10 @@ def save_keys() -> bool:
     return True
 
 
+def on_save_keys() -> None:
+    save_keys()
+
+
 def validate_and_sync() -> None:
     if str(ss.api_key).strip() or str(ss.api_secret):
         if not save_keys():
@@ -175,7 +179,7 @@ def settings_section(credentials: Message) -> None:
     st.text_input("Exchange API secret", key="api_secret", type="password",
                   help="Sent to the API once, encrypted there; cleared here right after.")
     a, b = st.columns(2)
-    a.button("Save keys", key="save_keys", on_click=save_keys, width="stretch")
+    a.button("Save keys", key="save_keys", on_click=on_save_keys, width="stretch")
     b.button("Validate & sync", key="validate_sync", on_click=validate_and_sync,
              width="stretch")
     show_flash("keys")

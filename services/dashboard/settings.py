@@ -12,7 +12,8 @@ DEFAULT_PORT = 8501
 
 class DashboardSettings(BaseSettings):
     """``PIGGY_API_URL`` (else ``http://127.0.0.1:$PIGGY_API_PORT``), ``PIGGY_API_TOKEN`` (else
-    ``<PIGGY_HOME>/api-token``), ``PIGGY_HEALTH_PORT`` (set per child by the stack), else ``PIGGY_DASHBOARD_PORT``, else 8501."""
+    ``<PIGGY_HOME>/api-token``), ``PIGGY_HEALTH_PORT`` (set per child by the stack), else
+    ``PIGGY_DASHBOARD_PORT``, else 8501."""
 
     model_config = SettingsConfigDict(env_prefix="PIGGY_", frozen=True, extra="ignore")
     api_url: str = ""

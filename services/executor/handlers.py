@@ -203,7 +203,7 @@ def line(intent: OrderIntent, mode: Mode, status: TradeStatus, **fields: object)
     return TradeLogged(intent_id=intent.intent_id, user_id=intent.user_id, exchange=intent.exchange,
                        symbol=intent.symbol, side=intent.side, amount_usd=intent.amount_usd,
                        mode=mode, status=status, source=intent.source,
-                       correlation_id=intent.correlation_id, **fields)  # type: ignore[arg-type]
+                       correlation_id=intent.correlation_id, **fields)
 
 
 async def _finish(ctx: ExecutorContext, w: Writes, status: IntentStatus, trade: TradeLogged, *,

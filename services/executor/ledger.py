@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
 from shared import streams
 from shared.bus import frame
+from shared.redis_text import as_str, as_str_map
 from shared.state import ARMED, HEARTBEATS, KILL
 
 LEDGER_TTL_S = 7 * 24 * 3600
@@ -276,7 +277,7 @@ class Ledger:
 
     async def get(self, intent_id: str) -> IntentRecord | None:
         raw = await self._redis.hgetall(key(intent_id))
-        return IntentRecord.from_hash(raw) if raw else None
+        return IntentRecord.from_hash(as_str_map(raw)) if raw else None
 
     async def get_many(self, intent_ids: Sequence[str]) -> list[IntentRecord | None]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -291,7 +292,8 @@ class Ledger:
         return [Round(r[0] == "exhausted", r[1], r[2], r[3], r[4], int(r[5])) for r in raw]
 
     async def overdue(self, now: float, limit: int = 100) -> list[str]:
-        return list(await self._redis.zrangebyscore(INFLIGHT, 0, now, start=0, num=limit))
+        members = await self._redis.zrangebyscore(INFLIGHT, 0, now, start=0, num=limit)
+        return [as_str(m) for m in members if isinstance(m, str | bytes)]
 
 
 def _row(r: list[str]) -> IntakeRow:

@@ -24,6 +24,7 @@ from shared.events import (
     LiveStatus,
     QueryLive,
 )
+from shared.redis_text import as_str
 from shared.state import ARMED
 
 log = logging.getLogger("piggy.executor.live")
@@ -35,7 +36,7 @@ ARM_COMMAND_TTL_S = 30.0
 def _status(user_id: str, armed: bool, results: list[gates.GateResult], ok: bool,
             message: str) -> LiveStatus:
     return LiveStatus(user_id=user_id, armed=armed, ok=ok, message=message,
-                      gates=[GateView(**r.as_dict()) for r in results],  # type: ignore[arg-type]
+                      gates=[GateView(**r.as_dict()) for r in results],
                       closed=[f"{r.gate.value}: {r.reason}" for r in results if not r.open])
 
 
@@ -105,10 +106,11 @@ async def watch_heartbeat(ctx: ExecutorContext, every_s: float = 0.5) -> None:
                 continue
             beat = await state.freshest_heartbeat(ctx.bus.redis)
             age = None if beat is None else ctx.clock() - beat
-            if age is None or age > ctx.settings.heartbeat_max_age_s:
+            limit = ctx.settings.heartbeat_max_age_s
+            if age is None or age > limit:
                 why = ("gateway heartbeat lost" if age is None
-                       else f"gateway heartbeat is {age:.1f}s old (limit {ctx.settings.heartbeat_max_age_s:g}s)")
+                       else f"gateway heartbeat is {age:.1f}s old (limit {limit:g}s)")
                 for user_id in await ctx.bus.redis.hkeys(ARMED):
-                    await disarm(ctx, user_id, why)
+                    await disarm(ctx, as_str(user_id), why)
         except Exception:
             log.exception("heartbeat watchdog failed; retrying")

@@ -59,8 +59,8 @@ async def fetch_report(pool: ExchangePool, redis: aredis.Redis, user_id: str,
     try:
         client = await pool.client(user_id, exchange)
     except VaultError:
-        return BalanceReport(user_id=user_id, exchange=exchange, ok=False,
-                             category="no_credentials", error=f"no API keys stored for {user_id} on {exchange}")
+        return BalanceReport(user_id=user_id, exchange=exchange, ok=False, category="no_credentials",
+                             error=f"no API keys stored for {user_id} on {exchange}")
     except Exception as exc:
         why = classify(exc)
         return BalanceReport(user_id=user_id, exchange=exchange, ok=False,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import redis.asyncio as aredis
 
+from shared.redis_text import as_str
 from shared.state import HEARTBEATS
 
 PREFIX = "piggy:gw:cid:"
@@ -68,7 +69,7 @@ class CidMarkers:
         raw = await self._redis.get(key(cid))
         if raw is None:  # expired between the two calls: claim again
             return await self.claim(cid)
-        marker = parse(raw)
+        marker = parse(as_str(raw))
         beat = await self._redis.zscore(HEARTBEATS, marker.by) if marker.by else None
         return replace(marker, owner_beat=float(beat) if beat is not None else None)
 

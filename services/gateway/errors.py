@@ -29,7 +29,8 @@ def field_errors(errors: list[Any]) -> list[dict[str, Any]]:
         loc = [str(p) for p in e.get("loc", ())]
         where = [p for p in loc if p not in ("body", "query", "path", "header")]
         out.append({"field": ".".join(where) or (loc[0] if loc else "body"), "loc": loc,
-                    "msg": str(e.get("msg", "invalid")).removeprefix("Value error, "), "type": str(e.get("type", "invalid"))})
+                    "msg": str(e.get("msg", "invalid")).removeprefix("Value error, "),
+                    "type": str(e.get("type", "invalid"))})
     return out
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from shared.exchange import make_exchange, resolve_symbol
@@ -113,7 +114,7 @@ class ExchangePool:
         """Reload every exchange's markets once and hand them to its user instances."""
         for exchange, public in list(self._public.items()):
             try:
-                await self.read(exchange, lambda p=public: p.load_markets(reload=True))
+                await self.read(exchange, partial(public.load_markets, reload=True))
             except Exception as exc:
                 log.warning("markets refresh on %s failed: %s", exchange, type(exc).__name__)
                 continue

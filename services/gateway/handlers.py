@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from services.gateway import balances, orderflow
@@ -159,7 +160,7 @@ async def tickers(ctx: GatewayContext) -> None:
         if not markets:
             continue
         symbols = [m["symbol"] for m in markets]
-        found = await rt.pool.read(exchange, lambda p=public, s=symbols: p.fetch_tickers(s))
+        found = await rt.pool.read(exchange, partial(public.fetch_tickers, symbols))
         for market in markets:
             ticker = found.get(market["symbol"])
             last = (ticker or {}).get("last") or (ticker or {}).get("close")

@@ -15,6 +15,7 @@ from services.strategy.runner import Clock, Runner, wall_clock
 from services.strategy.store import StrategyStore
 from shared import streams
 from shared.bus import Bus
+from shared.events import OrderIntent
 from shared.service import Lifecycle, service_app
 from shared.settings import RedisSettings, ServiceSettings, StrategySettings
 
@@ -31,7 +32,7 @@ def bootstrap(*, redis_url: str | None = None, settings: StrategySettings | None
     bus = Bus(url, "strategy", service.instance_id)
     streams_redis = aredis.from_url(url)  # binary: faststream's stream entries are not UTF-8
 
-    async def publish(intent):  # type: ignore[no-untyped-def]
+    async def publish(intent: OrderIntent) -> None:
         await bus.publish(intent, streams.INTENTS)
 
     runner = Runner(configs, StrategyStore(bus.redis), publish, streams_redis=streams_redis,

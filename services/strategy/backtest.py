@@ -105,7 +105,7 @@ def run(configs: list[StrategyConfig], tickers: list[Ticker], kinds: Kinds = KIN
         for name, strat in list(live.items()):
             try:
                 _step(strat, ticker, result)
-            except Exception as exc:  # noqa: BLE001  same isolation as the runner
+            except Exception as exc:  # same isolation as the runner
                 result.failed[name] = f"{type(exc).__name__}: {exc}"
                 del live[name]
     return result

@@ -73,7 +73,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str] | None = None,
         name = str(raw.get("name", ""))
         merged = {**raw, **overrides.pop(name.upper().replace("-", "_"), {})}
         kind = merged.get("kind")
-        if kind not in kinds:
+        if not isinstance(kind, str) or kind not in kinds:
             raise ConfigError(f"strategies[{i}] ({name or '?'}): unknown kind {kind!r}; "
                               f"known: {sorted(kinds)}")
         try:

@@ -59,7 +59,7 @@ class Crossover(Strategy[CrossoverConfig, CrossoverState]):
             return []
         if st.last_ts is not None and ticker.ts <= st.last_ts:
             return []
-        prices = (st.prices + (ticker.last,))[-cfg.slow:]
+        prices = (*st.prices, ticker.last)[-cfg.slow:]
         update: dict[str, Any] = {"prices": prices, "last_ts": ticker.ts}
         drafts: list[IntentDraft] = []
         if len(prices) == cfg.slow:

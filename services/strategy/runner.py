@@ -123,7 +123,7 @@ class Runner:
                     drafts = action(strat)
                     state_json = strat.state.model_dump_json()
                     intents = [to_intent(slot.config, d) for d in drafts]
-                except Exception as exc:  # noqa: BLE001  a strategy bug must not stop the others
+                except Exception as exc:  # a strategy bug must not stop the others
                     await self._fail(slot, what, exc)
                     return None
                 notes = strat.drain_notes()
@@ -189,7 +189,7 @@ class Runner:
         record = await self.store.load(slot.name)
         try:
             awaiting = build(slot.config, record.state, self.kinds).awaiting()
-        except Exception as exc:  # noqa: BLE001  a bad stored state fails only this strategy
+        except Exception as exc:  # a bad stored state fails only this strategy
             await self._fail(slot, "load", exc)
             return
         for intent_id in awaiting:

@@ -24,6 +24,7 @@ import redis.asyncio as aredis
 from shared import streams
 from shared.bus import decode_entry
 from shared.events import OrderIntent
+from shared.redis_text import as_opt_str, as_str, as_str_map
 
 REGISTRY = "piggy:strategies"
 CLAIM_TTL_S = 30 * 86400
@@ -78,11 +79,11 @@ class StrategyStore:
 
     async def configs(self) -> dict[str, dict[str, Any]]:
         raw = await self.redis.hgetall(REGISTRY)
-        return {k: json.loads(v) for k, v in sorted(raw.items())}
+        return {k: json.loads(v) for k, v in sorted(as_str_map(raw).items())}
 
     async def load(self, name: str) -> Record:
         raw = await self.redis.hmget(key(name, "state"), ["version", "state"])
-        return Record(version=raw[0] or "0", state=raw[1])
+        return Record(version=as_str(raw[0] or "0"), state=as_opt_str(raw[1]))
 
     async def commit(self, name: str, version: str, state_json: str,
                      intents: list[OrderIntent]) -> Commit:
@@ -110,10 +111,10 @@ class StrategyStore:
         await self.redis.hset(key(name, "status"), mapping={k: str(v) for k, v in fields.items()})
 
     async def status(self, name: str) -> dict[str, str]:
-        return await self.redis.hgetall(key(name, "status"))
+        return as_str_map(await self.redis.hgetall(key(name, "status")))
 
     async def control(self, name: str) -> str | None:
-        return await self.redis.get(key(name, "control"))
+        return as_opt_str(await self.redis.get(key(name, "control")))
 
     async def set_control(self, name: str, value: str) -> None:
         await self.redis.set(key(name, "control"), value)
@@ -135,10 +136,10 @@ async def intent_on_stream(redis: aredis.Redis, intent_id: str, scan: int = 5000
         if not batch:
             return False
         for _entry_id, fields in batch:
-            body = decode_entry(fields)
+            body = decode_entry(fields or {})
             if isinstance(body, dict) and body.get("intent_id") == intent_id:
                 return True
         remaining -= len(batch)
         eid = batch[-1][0]
-        last = "(" + (eid.decode() if isinstance(eid, bytes) else eid)
+        last = "(" + as_str(eid or "")
     return False

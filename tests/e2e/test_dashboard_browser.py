@@ -98,7 +98,7 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # fonts and layout settle
             png = await call("Page.captureScreenshot", format="png")
-            shot.write_bytes(base64.b64decode(png["data"]))
+            await asyncio.to_thread(shot.write_bytes, base64.b64decode(png["data"]))
             return str(await value("document.documentElement.outerHTML"))
 
 

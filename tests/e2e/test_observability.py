@@ -153,7 +153,9 @@ def delta(s: Scenario, service: str, name: str, **labels: str) -> float:
 
 
 def test_counters_moved_by_exactly_what_happened(scenario: Scenario) -> None:
-    d = lambda svc, name, **lab: delta(scenario, svc, name, **lab)
+    def d(svc: str, name: str, **lab: str) -> float:
+        return delta(scenario, svc, name, **lab)
+
     # executor: two intents from the CLI, one LIVE and one PAPER decision
     assert d("executor", "piggy_intents_received_total") == 2
     assert d("executor", "piggy_intents_received_total", source="test-buy") == 2

@@ -152,7 +152,8 @@ async def test_withdrawal_key_is_accepted_with_a_loud_warning(
         redis_url: str, env: Callable[..., dict[str, str]], admin: AsyncSandboxAdmin) -> None:
     key = await admin.create_key(can_trade=True, can_withdraw=True)
     async with services(redis_url, []) as s:
-        out = (await s.call("POST", "/api/credentials", json=body(None, key["api_key"], key["secret"]))).json()
+        sent = body(None, key["api_key"], key["secret"])
+        out = (await s.call("POST", "/api/credentials", json=sent)).json()
     assert out["ok"] and out["canWithdraw"] is True and "WITHDRAW" in out["warning"]
     assert len(out["userId"]) == 36  # generated UUID, returned
 
@@ -164,7 +165,8 @@ async def test_key_revoked_at_the_exchange_is_detected_by_revalidation(
     env(PIGGY_REVALIDATE_INTERVAL_S="0.2")
     key = await admin.create_key(can_trade=True)
     async with services(redis_url, []) as s:
-        out = (await s.call("POST", "/api/credentials", json=body("carol", key["api_key"], key["secret"]))).json()
+        sent = body("carol", key["api_key"], key["secret"])
+        out = (await s.call("POST", "/api/credentials", json=sent)).json()
         assert out["status"] == "validated"
         await admin.set_key(key["api_key"], **change)
 

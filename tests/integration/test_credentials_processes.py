@@ -56,7 +56,8 @@ def service(module: str, env: dict[str, str], log: Path, health_url: str) -> Ite
 def piggy(env: dict[str, str], *args: str, stdin: str | None = None
           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "piggy.cli", *args], check=False,
-                          env=env | {"COLUMNS": "200"}, input=stdin, capture_output=True, text=True, timeout=60,
+                          env=env | {"COLUMNS": "200"}, input=stdin, capture_output=True, text=True,
+                          timeout=60,
                           stdin=None if stdin is not None else subprocess.DEVNULL)
 
 

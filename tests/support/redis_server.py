@@ -280,7 +280,7 @@ class RedisServer:
                 return (out + err).decode(errors="replace")[-4000:]
             if self._log_path and os.path.exists(self._log_path):
                 return Path(self._log_path).read_text(errors="replace")[-4000:]
-        except Exception as e:  # noqa: BLE001 - logs are best effort
+        except Exception as e:  # logs are best effort
             return f"(no logs: {e})"
         return ""
 

@@ -35,5 +35,6 @@ def running_stack(home: Path, redis_url: str, env: dict[str, str] | None = None,
 def piggy(stack: Stack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the real ``piggy`` CLI against ``stack``, as an operator would."""
     env = dict(os.environ) | stack.env() | {"COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-m", "piggy.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "piggy.cli", *args], check=False, env=env,
+                          capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -18,10 +18,12 @@ MIN, MAX, CAP = Decimal(2), Decimal(100), Decimal(50)
 
 
 def inputs(**overrides: object) -> GateInputs:
-    base = dict(allow_live=True, credentials=Credentials("validated", True), heartbeat_age_s=0.5,
-                heartbeat_max_age_s=5.0, armed=True, trading_state=TradingState.ACTIVE, dry_run=False,
-                amount_usd=Decimal(2), min_trade_usd=MIN, max_trade_usd=MAX,
-                spent_today_usd=Decimal(0), daily_cap_usd=CAP)
+    base: dict[str, object] = {
+        "allow_live": True, "credentials": Credentials("validated", True), "heartbeat_age_s": 0.5,
+        "heartbeat_max_age_s": 5.0, "armed": True, "trading_state": TradingState.ACTIVE,
+        "dry_run": False, "amount_usd": Decimal(2), "min_trade_usd": MIN, "max_trade_usd": MAX,
+        "spent_today_usd": Decimal(0), "daily_cap_usd": CAP,
+    }
     base.update(overrides)
     return GateInputs(**base)  # type: ignore[arg-type]
 
@@ -74,7 +76,7 @@ def test_every_closed_gate_has_a_sentence_naming_the_problem() -> None:
     assert "no API keys" in reasons[Gate.CREDENTIALS]
     assert "no gateway heartbeat" in reasons[Gate.GATEWAY_HEARTBEAT]
     assert "piggy resume" in reasons[Gate.KILL_SWITCH]
-    assert "$1.00 is below the minimum trade of $2.00" == reasons[Gate.MIN_AMOUNT]
+    assert reasons[Gate.MIN_AMOUNT] == "$1.00 is below the minimum trade of $2.00"
 
 
 def test_stale_heartbeat_routes_direct_only_when_a_direct_path_is_configured() -> None:

@@ -35,7 +35,7 @@ def test_every_status_is_reachable_from_received_and_ends_in_a_terminal_one() ->
                 seen.add(nxt)
                 todo.append(nxt)
     assert seen == set(S)
-    assert TERMINAL == {S.PLACED, S.REJECTED, S.UNKNOWN, S.PAPER_FILLED}
+    assert {S.PLACED, S.REJECTED, S.UNKNOWN, S.PAPER_FILLED} == TERMINAL
 
 
 def test_terminal_statuses_never_change_and_skipping_a_step_is_refused() -> None:
