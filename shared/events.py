@@ -90,6 +90,10 @@ class OrderRequested(Event):
     amount_usd: Money
     live: bool = False
     requested_by: str = ""
+    # the user's trade bounds: a quote order the exchange would round below ``min_usd`` is
+    # rounded up to the next quantity step only while it stays within ``max_usd``
+    min_usd: Money | None = None
+    max_usd: Money | None = None
 
 
 class OrderPlaced(Event):
@@ -108,6 +112,7 @@ class OrderPlaced(Event):
     fee: Money = Decimal(0)
     fee_currency: str = ""
     route: str = "gateway"
+    notes: list[str] = Field(default_factory=list)  # e.g. "rounded up to the next step"
 
 
 class RejectCategory(StrEnum):
@@ -152,6 +157,7 @@ class TradeLogged(Event):
     filled: Money = Decimal(0)
     cost: Money = Decimal(0)
     fee: Money = Decimal(0)
+    fee_currency: str = ""
     reasons: list[str] = Field(default_factory=list)
     source: str = ""
     route: str = ""
@@ -291,6 +297,7 @@ class ArmLive(Event):
 class DisarmLive(Event):
     type: Literal["DisarmLive"] = "DisarmLive"
     user_id: str = Field(min_length=1, max_length=64)
+    exchange: str = "binanceus"  # whose gates the answer shows
     reason: str = "operator disarmed"
 
 

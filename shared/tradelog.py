@@ -8,7 +8,7 @@ from redis.client import NEVER_DECODE
 
 from shared import streams
 from shared.bus import decode_entry
-from shared.events import TradeLogged
+from shared.events import Mode, TradeLogged
 
 
 async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: str | None = None,
@@ -42,3 +42,20 @@ async def xrevrange_raw(redis: aredis.Redis, stream: str, last: str, count: int)
     (faststream's entries are binary)."""
     return await redis.execute_command("XREVRANGE", stream, last, "-", "COUNT", count,
                                        **{NEVER_DECODE: True})
+
+
+def _num(value: Any) -> str:
+    return format(value.normalize(), "f") if value is not None else "-"
+
+
+def amounts(line: TradeLogged) -> str:
+    """Requested amount, filled quantity, cost actually spent and fee, in one phrase:
+    "asked $2, filled 0.00004 BTC for $2.0010, fee 0.00000004 BTC"."""
+    asked = f"asked ${_num(line.amount_usd)}"
+    if line.mode is Mode.NONE or (not line.filled and not line.cost):
+        return asked
+    base = line.symbol.split("/")[0] if "/" in line.symbol else ""
+    quote = line.symbol.split("/")[1].split(":")[0] if "/" in line.symbol else ""
+    spent = f"${_num(line.cost)}" if quote.upper().startswith("USD") else f"{_num(line.cost)} {quote}"
+    fee = f", fee {_num(line.fee)} {line.fee_currency}".rstrip() if line.fee else ""
+    return f"{asked}, filled {_num(line.filled)} {base} for {spent}{fee}"

@@ -18,7 +18,7 @@ from services.executor.ledger import Reservation
 from services.executor.risk import paper_fill, spend_key, to_micros
 from services.executor.routing import Decision, Route
 from services.executor.snapshot import gate_inputs
-from shared import state, streams
+from shared import state, streams, tradelog
 from shared.bus import delivery_count
 from shared.events import (
     IntentAccepted,
@@ -100,6 +100,7 @@ def _request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
         intent_id=intent.intent_id, client_order_id=routing.client_order_id(intent.intent_id),
         user_id=intent.user_id, exchange=intent.exchange, symbol=intent.symbol, side=intent.side,
         amount_usd=intent.amount_usd, live=True, requested_by=ctx.bus.consumer,
+        min_usd=ctx.settings.min_trade_usd, max_usd=ctx.settings.max_trade_usd,
         correlation_id=intent.correlation_id)
 
 
@@ -132,7 +133,8 @@ async def on_order_event(ctx: ExecutorContext, event: OrderPlaced | OrderRejecte
         status = "filled" if event.status == "closed" else event.status  # ccxt: closed = filled
         line = _line(intent, Mode.LIVE, status, order_id=event.order_id,
                      client_order_id=event.client_order_id, price=event.average, filled=event.filled,
-                     cost=event.cost, fee=event.fee, route=event.route)
+                     cost=event.cost, fee=event.fee, fee_currency=event.fee_currency,
+                     reasons=event.notes, route=event.route)
     elif event.code == STATUS_UNKNOWN:
         line = await _status_unknown(ctx, intent, event)
         if line is None:
@@ -171,8 +173,9 @@ def _line(intent: OrderIntent, mode: Mode, status: str, **fields: object) -> Tra
 async def _log(ctx: ExecutorContext, line: TradeLogged) -> None:
     if await ctx.ledger.finish(line):
         await ctx.bus.publish(line, streams.TRADES)
-        log.info("trade %s %s %s %s $%s %s", line.mode.value, line.status, line.user_id, line.symbol,
-                 line.amount_usd, line.order_id or "; ".join(line.reasons))
+        log.info("trade %s %s %s %s %s %s %s", line.mode.value, line.status, line.user_id,
+                 line.exchange, line.symbol, tradelog.amounts(line),
+                 line.order_id or "; ".join(line.reasons))
 
 
 async def log_note(ctx: ExecutorContext, user_id: str, status: str, reason: str) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -18,14 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from services.gateway.context import GatewayContext
 from shared import state, streams
 from shared.events import CredentialsRevoked, CredentialsSubmitted, new_id, utcnow
-from shared.exchange import SUPPORTED
+from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, Exchange
 from shared.vault import ApiKeyPair, mask, vault_ref
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])
 
 USER_ID = r"^[A-Za-z0-9_.@-]{1,64}$"
 POLL_S = 0.02
-Exchange = Literal["binanceus", "binance", "kraken", "coinbase"]
 UserIdPath = Annotated[str, Path(pattern=USER_ID)]
 ExchangeQuery = Annotated[Exchange | None, Query()]
 
@@ -128,7 +127,7 @@ async def submit_credentials(request: Request) -> JSONResponse:
 async def _statuses(ctx: GatewayContext, user_id: str,
                     exchange: str | None) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
-    for ex in [exchange] if exchange else SUPPORTED:
+    for ex in [exchange] if exchange else EXCHANGES:
         status = await state.credential_status(ctx.bus.redis, user_id, ex)
         if status or await ctx.vault.masked(vault_ref(user_id, ex)) is not None:
             found[ex] = status
@@ -150,7 +149,7 @@ async def credentials_status(
     if not found:
         return _not_found(user_id)
     views = [_view(user_id, ex, st) for ex, st in found.items()]
-    primary = next((v for v in views if v["exchange"] == "binanceus"), views[0])
+    primary = next((v for v in views if v["exchange"] == DEFAULT_EXCHANGE), views[0])
     return JSONResponse({**primary, "credentials": views})
 
 

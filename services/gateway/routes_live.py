@@ -11,8 +11,16 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import state, streams, tradelog
+from shared.events import (
+    ArmLive,
+    DisarmLive,
+    KillSwitchEngaged,
+    KillSwitchReleased,
+    LiveStatus,
+    QueryLive,
+)
+from shared.exchanges import DEFAULT_EXCHANGE, Exchange
 from shared.streams import COMMANDS
-from shared.events import ArmLive, DisarmLive, KillSwitchEngaged, KillSwitchReleased, LiveStatus, QueryLive
 
 router = APIRouter()
 
@@ -22,13 +30,14 @@ router = APIRouter()
 class ArmBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     user_id: str = Field(alias="userId", min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    exchange: Exchange = DEFAULT_EXCHANGE
     confirm_token: str = Field(default="", alias="confirmToken", max_length=256)
 
 
 class UserBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     user_id: str = Field(alias="userId", min_length=1, max_length=64)
+    exchange: Exchange = DEFAULT_EXCHANGE
 
 
 class KillBody(BaseModel):
@@ -58,11 +67,12 @@ async def arm(body: ArmBody, request: Request) -> LiveStatus:
 
 @router.post("/api/live/disarm")
 async def disarm(body: UserBody, request: Request) -> LiveStatus:
-    return await _ask_executor(request, DisarmLive(user_id=body.user_id))
+    return await _ask_executor(request, DisarmLive(user_id=body.user_id, exchange=body.exchange))
 
 
 @router.get("/api/live/{user_id}")
-async def live_status(user_id: str, request: Request, exchange: str = "binanceus") -> LiveStatus:
+async def live_status(user_id: str, request: Request,
+                      exchange: Exchange = DEFAULT_EXCHANGE) -> LiveStatus:
     return await _ask_executor(request, QueryLive(user_id=user_id, exchange=exchange))
 
 

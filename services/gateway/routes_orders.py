@@ -4,12 +4,15 @@
 executor (it never places an order itself, so the gates can't be bypassed) and waits, bounded
 by ``ApiSettings.reply_timeout_s``, for the intent's trade-log line; on timeout: 202 pending.
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
+``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
+price (what the dashboard and the CLI offer when $2 is below it), before anything is sent.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from decimal import Decimal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -17,12 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import balances
 from services.gateway.handlers import runtime
-from shared import streams, tradelog
-from shared.events import OrderIntent, Side
-from shared.exchange import SUPPORTED
+from shared import state, streams, tradelog
+from shared.events import OrderIntent, Side, TradeLogged
+from shared.exchange import UnknownSymbol, to_decimal
+from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
+from shared.placement import minimum_amount
 
 router = APIRouter()
 POLL_S = 0.05
+TEST_BUY_USD = Decimal(2)
+AmountQuery = Annotated[Decimal, Query(alias="amountUsd", gt=0, max_digits=20, decimal_places=8)]
 FAILED = frozenset({"rejected", "failed", "error", "canceled", "expired"})
 _STATUS = {"no_credentials": 404, "auth": 403, "invalid_order": 400, "rate_limited": 429, "unavailable": 503}
 
@@ -30,7 +37,7 @@ _STATUS = {"no_credentials": 404, "auth": 403, "invalid_order": 400, "rate_limit
 class TradeBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     user_id: str = Field(alias="userId", min_length=1, max_length=64)
-    exchange: str = Field(default="binanceus", min_length=1, max_length=32)
+    exchange: str = Field(default=DEFAULT_EXCHANGE, min_length=1, max_length=32)
     side: Side = Side.BUY
     symbol: str = Field(default="", max_length=32)
     symbol_ccxt: str = Field(default="", alias="symbolCcxt", max_length=32)
@@ -54,19 +61,60 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
             line = lines[0]
             return JSONResponse({"ok": line.status not in FAILED, "intentId": intent.intent_id,
                                  "mode": line.mode.value, "status": line.status,
-                                 "orderId": line.order_id or None, "reasons": line.reasons})
+                                 "orderId": line.order_id or None, "reasons": line.reasons,
+                                 **_amounts(line)})
         await asyncio.sleep(POLL_S)
     return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
                          "status": "pending", "orderId": None,
                          "reasons": ["no outcome yet; look it up with GET /api/trades"]}, 202)
 
 
+def _amounts(line: TradeLogged) -> dict[str, object]:
+    """What was asked and what happened: filled quantity, cost actually spent, fee."""
+    return {"exchange": line.exchange, "symbol": line.symbol,
+            "requestedUsd": format(line.amount_usd, "f"), "filled": format(line.filled, "f"),
+            "cost": format(line.cost, "f"), "fee": format(line.fee, "f"),
+            "feeCurrency": line.fee_currency, "clientOrderId": line.client_order_id or None,
+            "summary": tradelog.amounts(line)}
+
+
+@router.get("/api/minimum")
+async def minimum(request: Request, exchange: str = Query(default=DEFAULT_EXCHANGE, max_length=32),
+                  symbol: str = Query(default="BTC/USDT", max_length=32),
+                  amount_usd: AmountQuery = TEST_BUY_USD) -> JSONResponse:
+    if exchange not in EXCHANGES:
+        return JSONResponse({"detail": [{"loc": ["query", "exchange"], "type": "enum",
+                                         "msg": f"one of {', '.join(EXCHANGES)}"}]}, 422)
+    ctx = request.app.state.ctx
+    pool = runtime(ctx).pool
+    try:
+        market = await pool.market(exchange, symbol)
+        price = await state.last_price(ctx.bus.redis, exchange, market["symbol"])
+        if price is None:
+            public = await pool.public(exchange)
+            ticker = await pool.read(exchange, lambda: public.fetch_ticker(market["symbol"]))
+            price = to_decimal(ticker.get("last") or ticker.get("close"))
+    except UnknownSymbol as exc:
+        return JSONResponse({"detail": str(exc)}, 404)
+    except Exception as exc:
+        return JSONResponse({"detail": f"{exchange} market data unavailable: "
+                                       f"{type(exc).__name__}"}, 503)
+    public = await pool.public(exchange)
+    floor, why = minimum_amount(market, price, exchange=exchange,
+                                precision_mode=getattr(public, "precisionMode", 4))
+    enough = amount_usd >= floor
+    return JSONResponse({"exchange": exchange, "symbol": market["symbol"],
+                         "price": format(price, "f"), "minimumUsd": format(floor, "f"),
+                         "amountUsd": format(amount_usd, "f"), "enough": enough,
+                         "reason": "" if enough else f"{why}; ${amount_usd} is below it"})
+
+
 @router.get("/api/balance/{user_id}")
 async def balance(user_id: str, request: Request,
-                  exchange: str = Query(default="binanceus", max_length=32)) -> JSONResponse:
-    if exchange not in SUPPORTED:  # a client error, not a failure of the exchange (502)
+                  exchange: str = Query(default=DEFAULT_EXCHANGE, max_length=32)) -> JSONResponse:
+    if exchange not in EXCHANGES:  # a client error, not a failure of the exchange (502)
         return JSONResponse({"detail": [{"loc": ["query", "exchange"], "type": "enum",
-                                         "msg": f"one of {', '.join(SUPPORTED)}"}]}, 422)
+                                         "msg": f"one of {', '.join(EXCHANGES)}"}]}, 422)
     ctx = request.app.state.ctx
     report = await balances.fetch_report(runtime(ctx).pool, ctx.bus.redis, user_id, exchange)
     body = report.model_dump(mode="json")

@@ -1,4 +1,4 @@
-"""The gateway's exchange clients: one ccxt async instance per (user, exchange), made on first
+"""Exchange clients of the gateway (and of the executor's direct path): one ccxt async instance per (user, exchange), made on first
 use from the vault and kept; one keyless instance per exchange for public data.
 
 Markets are fetched once per exchange by the keyless instance and shared with every user's
@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from shared.exchange import make_exchange, resolve_symbol
-from shared.exchange_errors import is_transient
+from shared.exchanges.base import is_transient
 from shared.orders import retry_read
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair, Vault, vault_ref
 
-log = logging.getLogger("piggy.gateway.exchanges")
+log = logging.getLogger("piggy.exchanges")
 T = TypeVar("T")
 Factory = Callable[[str, ExchangeSettings, ApiKeyPair | None], Any]
 
