@@ -4,6 +4,8 @@ Both have the same methods; ``AsyncSandboxAdmin``'s return coroutines. Inside an
 also runs a ``SandboxServer`` use the async client (a blocking call there would deadlock the
 loop); use the blocking one against a ``SandboxThread``, ``SandboxProcess`` or CLI sandbox.
 Amounts may be given as ``Decimal``/``str``/``int``; they travel as strings.
+``SandboxAdmin(url, venue="kraken")`` administers that venue (``/kraken/admin/...``); without a
+venue, binanceus (``/admin/...``).
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ def _some(**values: Any) -> dict[str, Any]:
 class _AdminCalls:
     """Each admin call as ``self._call(method, path, body)``; subclasses do the I/O."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, timeout: float = 10.0, venue: str | None = None) -> None:
+        self.url = url.rstrip("/") + (f"/{venue}" if venue else "")
+        self.venue = venue or "binanceus"
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -36,12 +39,14 @@ class _AdminCalls:
 
     def create_key(self, *, can_trade: bool = True, can_withdraw: bool = False,
                    balances: Mapping[str, Amount] | None = None, api_key: str | None = None,
-                   secret: str | None = None, account_id: int | None = None) -> Any:
-        """-> ``{"api_key", "secret", "account_id", "can_trade", "can_withdraw", ...}``."""
+                   secret: str | None = None, account_id: int | None = None,
+                   key_type: str | None = None) -> Any:
+        """-> ``{"venue", "api_key", "secret", "account_id", "can_trade", ...}``; the secret in
+        the venue's form (``key_type="ec"`` on coinbase: a cloud key with an EC PEM secret)."""
         return self._call("POST", "/admin/keys", {
             "can_trade": can_trade, "can_withdraw": can_withdraw,
             "balances": _amounts(balances or {}),
-            **_some(api_key=api_key, secret=secret, account_id=account_id)})
+            **_some(api_key=api_key, secret=secret, account_id=account_id, key_type=key_type)})
 
     def get_key(self, api_key: str) -> Any:
         """The key's permissions and its account's ``balances`` (Binance shape)."""
@@ -82,7 +87,8 @@ class _AdminCalls:
         return self._call("DELETE", "/admin/faults")
 
     def set_price(self, symbol: str, price: Amount | None) -> Any:
-        """Pin ``symbol`` (exchange id, e.g. ``"BTCUSDT"``) at ``price``; ``None`` unpins."""
+        """Pin ``symbol`` (the venue's market id: ``"BTCUSDT"``, ``"XXBTZUSD"``, ``"BTC-USD"``)
+        at ``price``; ``None`` unpins."""
         return self._call("POST", "/admin/price",
                           {"symbol": symbol, "price": None if price is None else str(price)})
 

@@ -1,11 +1,15 @@
-"""Admin API under ``/admin/`` (JSON, no auth, loopback clients only).
+"""Admin API under ``/<venue>/admin/`` and, for binanceus, ``/admin/`` (JSON, no auth,
+loopback clients only). Each venue has its own keys, accounts, orders, faults and prices.
 
 POST   /admin/keys                {can_trade?, can_withdraw?, balances?, api_key?, secret?,
-                                   account_id?} -> {api_key, secret, account_id, ...}
+                                   account_id?, key_type?} -> {api_key, secret, account_id, ...}
+                                  (secret in the venue's form: kraken base64, coinbase hex
+                                  HMAC secret or, with key_type "ec", an EC P-256 PEM)
 GET    /admin/keys/{api_key}      the key's permissions and its account's balances
 PATCH  /admin/keys/{api_key}      {can_trade?, can_withdraw?, revoked?, balances?}
 DELETE /admin/keys/{api_key}      the key becomes unknown (-2015)
-GET    /admin/orders              every order accepted (?api_key=, ?symbol=): ground truth
+GET    /admin/orders              every order accepted (?api_key=, ?symbol=): ground truth,
+                                  with ``venue_order_id`` (kraken txid, coinbase order_id)
 GET    /admin/rejections          every order request refused, with its code and msg
 POST   /admin/faults              see ``sandbox.faults`` -> {id, ...}
 GET    /admin/faults              the rules and how often each fired
@@ -23,9 +27,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.api import STATE
 from sandbox.auth import ApiKey
+from sandbox.dialects.ids import venue_order_id
 from sandbox.orders import fmt
+from sandbox.routing import state_of
 from sandbox.state import SandboxState
 
 routes = web.RouteTableDef()
@@ -69,7 +74,8 @@ def _balances(raw: Any) -> dict[str, Decimal]:
 
 def _key_view(st: SandboxState, key: ApiKey) -> dict[str, Any]:
     account = st.engine.accounts[key.account_id]
-    return {"api_key": key.api_key, "secret": key.secret, "account_id": key.account_id,
+    return {"venue": st.name, "api_key": key.api_key, "secret": key.secret,
+            "account_id": key.account_id,
             "can_trade": key.can_trade, "can_withdraw": key.can_withdraw,
             "revoked": key.revoked, "balances": account.balances()}
 
@@ -84,13 +90,14 @@ def _key(st: SandboxState, request: web.Request) -> ApiKey:
 
 @routes.post("/admin/keys")
 async def create_key(request: web.Request) -> web.Response:
-    st, body = request.app[STATE], await _json(request)
+    st, body = state_of(request), await _json(request)
     try:
         key = st.create_key(_balances(body.get("balances", {})),
                             can_trade=bool(body.get("can_trade", True)),
                             can_withdraw=bool(body.get("can_withdraw", False)),
                             api_key=body.get("api_key"), secret=body.get("secret"),
-                            account_id=body.get("account_id"))
+                            account_id=body.get("account_id"),
+                            key_type=str(body.get("key_type") or ""))
     except ValueError as exc:
         raise AdminError(str(exc)) from None
     return web.json_response(_key_view(st, key), status=201)
@@ -98,13 +105,13 @@ async def create_key(request: web.Request) -> web.Response:
 
 @routes.get("/admin/keys/{api_key}")
 async def get_key(request: web.Request) -> web.Response:
-    st = request.app[STATE]
+    st = state_of(request)
     return web.json_response(_key_view(st, _key(st, request)))
 
 
 @routes.patch("/admin/keys/{api_key}")
 async def patch_key(request: web.Request) -> web.Response:
-    st, body = request.app[STATE], await _json(request)
+    st, body = state_of(request), await _json(request)
     key = _key(st, request)
     for flag in ("can_trade", "can_withdraw", "revoked"):
         if flag in body:
@@ -116,27 +123,28 @@ async def patch_key(request: web.Request) -> web.Response:
 
 @routes.delete("/admin/keys/{api_key}")
 async def delete_key(request: web.Request) -> web.Response:
-    st = request.app[STATE]
+    st = state_of(request)
     del st.keys.keys[_key(st, request).api_key]
     return web.json_response({"deleted": request.match_info["api_key"]})
 
 
 @routes.get("/admin/orders")
 async def list_orders(request: web.Request) -> web.Response:
-    st, q = request.app[STATE], request.query
-    orders = [o.admin() for o in st.engine.orders.values()
+    st, q = state_of(request), request.query
+    orders = [{**o.admin(), "venue_order_id": venue_order_id(st.name, o.order_id)}
+              for o in st.engine.orders.values()
               if q.get("api_key", o.api_key) == o.api_key and q.get("symbol", o.symbol) == o.symbol]
     return web.json_response(orders)
 
 
 @routes.get("/admin/rejections")
 async def list_rejections(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE].engine.rejected)
+    return web.json_response(state_of(request).engine.rejected)
 
 
 @routes.post("/admin/faults")
 async def add_fault(request: web.Request) -> web.Response:
-    st, body = request.app[STATE], await _json(request)
+    st, body = state_of(request), await _json(request)
     try:
         rule = st.faults.add(body)
     except (ValueError, TypeError) as exc:
@@ -146,19 +154,19 @@ async def add_fault(request: web.Request) -> web.Response:
 
 @routes.get("/admin/faults")
 async def list_faults(request: web.Request) -> web.Response:
-    return web.json_response([r.to_dict() for r in request.app[STATE].faults.rules])
+    return web.json_response([r.to_dict() for r in state_of(request).faults.rules])
 
 
 @routes.delete("/admin/faults")
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app[STATE].faults.clear()
+    state_of(request).faults.clear()
     return web.json_response({"cleared": True})
 
 
 @routes.delete("/admin/faults/{fault_id}")
 async def delete_fault(request: web.Request) -> web.Response:
     fault_id = request.match_info["fault_id"]
-    if not fault_id.isdigit() or not request.app[STATE].faults.remove(int(fault_id)):
+    if not fault_id.isdigit() or not state_of(request).faults.remove(int(fault_id)):
         raise web.HTTPNotFound(text=json.dumps({"error": "no such fault"}),
                                content_type="application/json")
     return web.json_response({"deleted": int(fault_id)})
@@ -166,7 +174,7 @@ async def delete_fault(request: web.Request) -> web.Response:
 
 @routes.post("/admin/price")
 async def set_price(request: web.Request) -> web.Response:
-    st, body = request.app[STATE], await _json(request)
+    st, body = state_of(request), await _json(request)
     symbol = body.get("symbol")
     if symbol not in st.fixture.markets:
         raise AdminError(f"unknown symbol {symbol!r}")
@@ -183,13 +191,13 @@ async def set_price(request: web.Request) -> web.Response:
 
 @routes.get("/admin/price")
 async def get_prices(request: web.Request) -> web.Response:
-    st = request.app[STATE]
+    st = state_of(request)
     return web.json_response({s: {"price": fmt(q.price), "pinned": q.pinned}
                               for s, q in st.feed.quotes.items()})
 
 
 @routes.post("/admin/reset")
 async def reset(request: web.Request) -> web.Response:
-    st, body = request.app[STATE], await _json(request)
+    st, body = state_of(request), await _json(request)
     st.reset(None if body.get("seed") is None else int(body["seed"]))
     return web.json_response({"reset": True, "seed": st.seed})

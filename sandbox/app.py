@@ -1,46 +1,77 @@
-"""The aiohttp application: Binance routes, admin routes, error and fault middlewares."""
+"""The aiohttp application: every venue's dialect routes, admin routes, error and fault
+middlewares.
+
+One app serves all venues under ``/<venue>`` prefixes (``/binanceus``, ``/binance``,
+``/kraken``, ``/coinbase``); the root paths serve binanceus as before venues existed.
+``resolve_venue`` picks the venue's state from the path; faults and errors are answered in
+that venue's wire format (``sandbox.dialects``).
+"""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import ModuleType
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from sandbox import admin_routes, api
-from sandbox.errors import BinanceError
+from sandbox import admin_routes
+from sandbox.dialects import binance, coinbase, kraken
+from sandbox.errors import WireError
 from sandbox.faults import FaultRule
+from sandbox.routing import PATH_KEY, PREFIX_KEY, STATE_KEY, split_venue, venue_path
 from sandbox.state import SandboxState
+from sandbox.venues import DEFAULT
 
 log = logging.getLogger("sandbox")
 wire = logging.getLogger("sandbox.wire")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STOPPING: web.AppKey[asyncio.Event] = web.AppKey("sandbox_stopping", asyncio.Event)
-UNKNOWN = {"code": -1000, "msg": "An unknown error occured while processing the request."}
+STATES: web.AppKey[dict[str, SandboxState]] = web.AppKey("sandbox_states", dict)
+DIALECTS: dict[str, ModuleType] = {"binanceus": binance, "binance": binance, "kraken": kraken,
+                                   "coinbase": coinbase}
+KEY_HEADERS = ("X-MBX-APIKEY", "API-Key", "CB-ACCESS-KEY", "Authorization")
+
+
+def _is_admin(request: web.Request) -> bool:
+    return venue_path(request).startswith("/admin")
+
+
+@web.middleware
+async def resolve_venue(request: web.Request, handler: Handler) -> web.StreamResponse:
+    states = request.app[STATES]
+    name, prefix, path = split_venue(request.path, frozenset(states))
+    request[STATE_KEY] = states[name or DEFAULT]
+    request[PREFIX_KEY], request[PATH_KEY] = prefix, path
+    return await handler(request)
+
+
+def _dialect(request: web.Request) -> ModuleType:
+    return DIALECTS[request[STATE_KEY].name]
 
 
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/admin") and not admin_routes.is_loopback(request.remote):
+    if _is_admin(request) and not admin_routes.is_loopback(request.remote):
         raise web.HTTPForbidden(text="admin API is loopback-only")
     return await handler(request)
 
 
 @web.middleware
-async def binance_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``BinanceError`` -> its status and JSON body; a bug -> 500 -1000 (and a traceback)."""
+async def wire_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A ``WireError`` -> its status and JSON body; a bug -> the venue's 500 (and a traceback)."""
     try:
         return await handler(request)
-    except BinanceError as exc:
+    except WireError as exc:
         return web.Response(status=exc.status, text=json.dumps(exc.body()),
                             content_type="application/json")
     except (web.HTTPException, ConnectionResetError):
         raise
     except Exception:
         log.exception("sandbox bug while serving %s %s", request.method, request.path)
-        return web.json_response(UNKNOWN, status=500)
+        return _dialect(request).bug_response()  # type: ignore[no-any-return]
 
 
 async def _hold(request: web.Request, ms: int) -> None:
@@ -58,16 +89,12 @@ def _cut(request: web.Request) -> web.StreamResponse:
     raise asyncio.CancelledError  # aiohttp treats it as a client gone; nothing is written
 
 
-def _failure(rule: FaultRule) -> web.Response:
+def _failure(dialect: ModuleType, rule: FaultRule) -> web.Response:
     status = rule.status or 503
     if rule.kind == "rate_limit":
-        return web.json_response({"code": -1003, "msg": (
-            "Too many requests; current limit of IP(127.0.0.1) is 1200 requests per minute. "
-            "Please use the websocket for live updates to avoid polling the API.")},
-            status=status)
+        return dialect.rate_limited(status)  # type: ignore[no-any-return]
     if rule.json:
-        return web.json_response({"code": -1001, "msg": "Internal error; unable to process "
-                                  "your request. Please try again."}, status=status)
+        return dialect.server_error(status)  # type: ignore[no-any-return]
     reasons = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                504: "Gateway Timeout"}
     return web.Response(status=status, text=reasons.get(status, "Server Error"))
@@ -75,9 +102,10 @@ def _failure(rule: FaultRule) -> web.Response:
 
 @web.middleware
 async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/admin"):
+    """The venue's fault rules, matched against the path without the venue prefix."""
+    if _is_admin(request):
         return await handler(request)
-    latency, rule = request.app[api.STATE].faults.pick(request.method, request.path)
+    latency, rule = request[STATE_KEY].faults.pick(request.method, venue_path(request))
     if latency:
         # The request has fully arrived and will run after the delay even if the client has
         # given up by then, as on a slow real exchange: a timed-out order may still exist.
@@ -93,7 +121,7 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         if rule.latency_ms:
             await _hold(request, rule.latency_ms)
         return _cut(request)
-    return _failure(rule)
+    return _failure(_dialect(request), rule)
 
 
 @web.middleware
@@ -103,19 +131,34 @@ async def log_wire(request: web.Request, handler: Handler) -> web.StreamResponse
     response = await handler(request)
     wire.info("%s %s?%s body=%r apikey=%s -> %s", request.method, request.path,
               request.rel_url.raw_query_string, body,
-              "yes" if "X-MBX-APIKEY" in request.headers else "no", response.status)
+              "yes" if any(h in request.headers for h in KEY_HEADERS) else "no",
+              response.status)
     return response
 
 
-def build_app(state: SandboxState, *, log_requests: bool = False) -> web.Application:
-    middlewares: list[Middleware] = [admin_guard, inject_faults, binance_errors]
+def _add(app: web.Application, prefix: str, routes: web.RouteTableDef) -> None:
+    for route in routes:
+        assert isinstance(route, web.RouteDef)
+        app.router.add_route(route.method, prefix + route.path, route.handler)
+
+
+def build_app(states: SandboxState | Mapping[str, SandboxState], *,
+              log_requests: bool = False) -> web.Application:
+    """The app for one ``SandboxState`` (binanceus, at the root) or one state per venue."""
+    if isinstance(states, SandboxState):
+        states = {states.name: states}
+    middlewares: list[Middleware] = [resolve_venue, admin_guard, inject_faults, wire_errors]
     if log_requests:
-        middlewares.insert(0, log_wire)
+        middlewares.insert(1, log_wire)
     app = web.Application(middlewares=middlewares)
-    app[api.STATE] = state
+    app[STATES] = dict(states)
     app[STOPPING] = asyncio.Event()
-    app.add_routes(api.routes)
-    app.add_routes(admin_routes.routes)
+    if DEFAULT in states:
+        _add(app, "", binance.routes)
+        _add(app, "", admin_routes.routes)
+    for name in states:
+        _add(app, f"/{name}", DIALECTS[name].routes)
+        _add(app, f"/{name}", admin_routes.routes)
 
     async def on_shutdown(app: web.Application) -> None:
         app[STOPPING].set()

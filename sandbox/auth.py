@@ -30,6 +30,8 @@ class ApiKey:
     can_trade: bool = True
     can_withdraw: bool = False
     revoked: bool = False
+    nonce: int = 0  # Kraken: the last nonce accepted for this key
+    public_key: str = ""  # Coinbase JWT keys: the PEM the signature is checked with
 
 
 def split_signature(raw: str) -> tuple[str, str | None]:
@@ -81,19 +83,26 @@ def _int_param(params: dict[str, str], name: str) -> int:
 
 
 class KeyStore:
-    """In-memory API keys; a deleted key is simply unknown (-2015) afterwards."""
+    """In-memory API keys; a deleted key is simply unknown (-2015) afterwards.
 
-    def __init__(self) -> None:
+    ``key_re`` is the venue's API key syntax (Binance: letters/digits; Coinbase's cloud keys
+    contain ``/``).
+    """
+
+    def __init__(self, key_re: re.Pattern[str] = KEY_RE) -> None:
         self.keys: dict[str, ApiKey] = {}
+        self.key_re = key_re
 
     def create(self, account_id: int, *, can_trade: bool = True, can_withdraw: bool = False,
-               api_key: str | None = None, secret: str | None = None) -> ApiKey:
+               api_key: str | None = None, secret: str | None = None,
+               public_key: str = "") -> ApiKey:
         api_key = api_key or secrets.token_hex(32)
-        if not KEY_RE.match(api_key):
-            raise ValueError("api_key must be 1-128 ASCII letters/digits")
+        if not self.key_re.match(api_key):
+            raise ValueError(f"api_key must match {self.key_re.pattern}")
         if api_key in self.keys:
             raise ValueError(f"api_key {api_key!r} already exists")
-        key = ApiKey(api_key, secret or secrets.token_hex(32), account_id, can_trade, can_withdraw)
+        key = ApiKey(api_key, secret or secrets.token_hex(32), account_id, can_trade, can_withdraw,
+                     public_key=public_key)
         self.keys[api_key] = key
         return key
 

@@ -6,8 +6,21 @@ classes (see ``docs/sandbox.md`` for the verified table).
 from __future__ import annotations
 
 
-class BinanceError(Exception):
-    """An error answered to the client as ``status`` + ``{"code": code, "msg": msg}``."""
+class WireError(Exception):
+    """An error a dialect answers as ``status`` + ``body()`` (JSON) in its own wire format."""
+
+    status: int
+
+    def body(self) -> object:
+        raise NotImplementedError
+
+
+class BinanceError(WireError):
+    """An error answered to the client as ``status`` + ``{"code": code, "msg": msg}``.
+
+    The core (order rules, matching) also raises these: their codes are the core's reasons
+    for refusing an order, which the kraken and coinbase dialects translate to their own.
+    """
 
     def __init__(self, status: int, code: int, msg: str) -> None:
         super().__init__(f"{status} {code} {msg}")

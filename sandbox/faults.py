@@ -9,6 +9,9 @@ continues; of the other kinds, the first matching rule that fires decides the ou
                     takes effect even if the client timed out meanwhile
 * ``http5xx``       answer ``status`` (default 503) plain text, or JSON -1001 with ``json: true``
 * ``rate_limit``    answer ``status`` (default 429; 418 = IP ban) ``{"code":-1003,...}``
+                    (each venue answers in its own format and default status: kraken 200
+                    ``{"error":["EAPI:Rate limit exceeded"]}``, coinbase 429
+                    ``{"errors":[{"id":"rate_limit_exceeded",...}]}``)
 * ``drop``          close the connection without executing the request
 * ``lost_response`` execute the request (an order IS placed), then send nothing: hold the
                     connection ``latency_ms`` (default 30000, i.e. past any client timeout;
@@ -57,8 +60,9 @@ class FaultRule:
 
 
 class FaultInjector:
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, default_status: dict[str, int] | None = None) -> None:
         self.seed = seed
+        self.default_status = default_status or DEFAULT_STATUS
         self.rules: list[FaultRule] = []
         self._next_id = 1
 
@@ -74,7 +78,7 @@ class FaultInjector:
         probability = float(spec.get("probability", 1.0))
         if count is not None and int(count) < 0 or not 0.0 <= probability <= 1.0:
             raise ValueError("count must be >= 0 and probability in [0, 1]")
-        status = spec.get("status", DEFAULT_STATUS.get(kind))
+        status = spec.get("status", self.default_status.get(kind))
         rule = FaultRule(
             id=self._next_id, endpoint=endpoint, kind=kind,
             count=None if count is None else int(count), probability=probability,

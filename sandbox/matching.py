@@ -3,8 +3,15 @@
 Liquidity is unlimited at the current price: market orders and marketable limit orders fill
 completely at the feed's price (taker); resting limit orders fill completely at their limit
 price (maker) when the price crosses them. The fee is 0.1 % of the asset received, as on
-Binance without BNB discounts. A client order id is never reusable within an account, even
-after the order is filled or canceled, so a retried placement cannot create a second order.
+Binance without BNB discounts; a venue may charge another rate, and in the quote currency
+(``fee_in_quote``: a buy then pays cost + fee in quote, as on Kraken and Coinbase). By default
+a client order id is never reusable within an account, even after the order is filled or
+canceled, so a retried placement cannot create a second order; ``unique_cid=False`` (Kraken's
+rule) refuses it only while an order with that id is open.
+
+Order requests reach the engine as Binance-style params (``place``, the binance dialect) or as
+an ``OrderRequest`` already validated by a dialect (``place_request``); either way refusals are
+``BinanceError`` codes, which the other dialects translate into their own error bodies.
 """
 from __future__ import annotations
 
@@ -22,15 +29,18 @@ from sandbox.rules import OrderRequest, parse_order
 FEE_RATE = Decimal("0.001")
 
 
-def fee_for(amount: Decimal) -> Decimal:
-    return (amount * FEE_RATE).quantize(Q8, ROUND_HALF_UP)
+def fee_for(amount: Decimal, rate: Decimal = FEE_RATE) -> Decimal:
+    return (amount * rate).quantize(Q8, ROUND_HALF_UP)
 
 
 class Engine:
-    def __init__(self, fixture: Fixture, feed: PriceFeed, clock: Callable[[], int]) -> None:
+    def __init__(self, fixture: Fixture, feed: PriceFeed, clock: Callable[[], int], *,
+                 fee_rate: Decimal = FEE_RATE, fee_in_quote: bool = False) -> None:
         self.markets: dict[str, MarketSpec] = fixture.markets
         self.feed = feed
         self.clock = clock
+        self.fee_rate = fee_rate
+        self.fee_in_quote = fee_in_quote
         self.accounts: dict[int, Account] = {}
         self.orders: dict[int, Order] = {}
         self.by_cid: dict[tuple[int, str], Order] = {}
@@ -61,14 +71,30 @@ class Engine:
                                   "params": params, "code": exc.code, "msg": exc.msg})
             raise
 
+    def place_request(self, key: ApiKey, req: OrderRequest, params: dict[str, Any], *,
+                      unique_cid: bool = True) -> Order:
+        """Execute an order a dialect has already validated; ``params`` is only recorded."""
+        try:
+            existing = self.by_cid.get((key.account_id, req.client_order_id or ""))
+            if existing is not None and (unique_cid or existing.is_open):
+                raise errors.duplicate_order()
+            return self._execute(key, req)
+        except errors.BinanceError as exc:
+            self.rejected.append({"time": self.clock(), "api_key": key.api_key,
+                                  "params": params, "code": exc.code, "msg": exc.msg})
+            raise
+
     def _place(self, key: ApiKey, params: dict[str, str]) -> Order:
         account = self.accounts[key.account_id]
         cid = params.get("newClientOrderId")
         if cid and (account.account_id, cid) in self.by_cid:
             raise errors.duplicate_order()
         prices = {sym: q.price for sym, q in self.feed.quotes.items()}
-        req = parse_order(params, self.markets, prices)
-        spec, price = self.markets[req.symbol], prices[req.symbol]
+        return self._execute(key, parse_order(params, self.markets, prices))
+
+    def _execute(self, key: ApiKey, req: OrderRequest) -> Order:
+        account = self.accounts[key.account_id]
+        spec, price = self.markets[req.symbol], self.feed.price(req.symbol)
         marketable = req.type == "MARKET" or (
             req.price >= price if req.side == "BUY" else req.price <= price)
         if req.type == "LIMIT_MAKER" and marketable:
@@ -87,10 +113,10 @@ class Engine:
             self.resting[order.order_id] = order
         return order
 
-    @staticmethod
-    def _lock_for(spec: MarketSpec, req: OrderRequest) -> tuple[str, Decimal]:
+    def _lock_for(self, spec: MarketSpec, req: OrderRequest) -> tuple[str, Decimal]:
         if req.side == "BUY":
-            return spec.quote, (req.price * req.qty).quantize(Q8)
+            cost = (req.price * req.qty).quantize(Q8)
+            return spec.quote, cost + (fee_for(cost, self.fee_rate) if self.fee_in_quote else 0)
         return spec.base, req.qty
 
     def _check_funds(self, account: Account, spec: MarketSpec, req: OrderRequest,
@@ -101,6 +127,9 @@ class Engine:
             need, asset = (req.quote_qty or req.qty * price), spec.quote
         else:
             need, asset = req.price * req.qty, spec.quote
+        if req.side == "BUY" and self.fee_in_quote:
+            cost = ((req.price if req.type != "MARKET" else price) * req.qty).quantize(Q8)
+            need = cost + fee_for(cost, self.fee_rate)
         if account.available(asset) < need:
             raise errors.insufficient_balance()
 
@@ -119,15 +148,20 @@ class Engine:
         cost = (price * qty).quantize(Q8)
         pay_asset, pay = (spec.quote, cost) if order.side == "BUY" else (spec.base, qty)
         get_asset, get = (spec.base, qty) if order.side == "BUY" else (spec.quote, cost)
-        commission = fee_for(get)
+        if self.fee_in_quote and order.side == "BUY":
+            fee_asset, commission = spec.quote, fee_for(cost, self.fee_rate)
+            pay += commission
+        else:
+            fee_asset, commission = get_asset, fee_for(get, self.fee_rate)
+            get -= commission
         if order.locked:
             account.locked[pay_asset] -= pay
             order.locked -= pay
         else:
             account.add(pay_asset, -pay)
-        account.add(get_asset, get - commission)
+        account.add(get_asset, get)
         now = self.clock()
-        order.fills.append(Fill(self._next_trade, price, qty, commission, get_asset, now, maker))
+        order.fills.append(Fill(self._next_trade, price, qty, commission, fee_asset, now, maker))
         self._next_trade += 1
         order.executed_qty += qty
         order.cum_quote += cost

@@ -50,6 +50,7 @@ class Order:
     cum_quote: Decimal = ZERO
     locked: Decimal = ZERO  # funds still reserved for the unfilled remainder (limit orders)
     fills: list[Fill] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a dialect echoes back as sent
 
     @property
     def is_open(self) -> bool:

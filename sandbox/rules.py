@@ -157,3 +157,31 @@ def _limit(params: dict[str, str], spec: MarketSpec, side: str, otype: str,
     check_lot(spec, qty)
     check_notional(spec, price * qty, market=False)
     return OrderRequest(spec.symbol, side, otype, tif, qty, price, Decimal(0), cid, resp_type)
+
+
+def market_request(spec: MarketSpec, side: str, price: Decimal, *, qty: Decimal | None = None,
+                   quote: Decimal | None = None, client_order_id: str | None = None,
+                   quote_fee_rate: Decimal = Decimal(0)) -> OrderRequest:
+    """A market order by base ``qty`` or by ``quote`` amount, checked against the market's
+    minimums, for dialects that parse their own wire params (Kraken, Coinbase).
+
+    A quote-sized buy executes ``floor(quote / (price * (1 + quote_fee_rate)))`` to the lot
+    step, so cost plus a fee charged in the quote currency never exceeds ``quote``. Refusals
+    are ``-1013`` filter failures: ``LOT_SIZE`` (below the minimum quantity or off-step),
+    ``NOTIONAL`` (cost below the minimum), ``MARKET_LOT_SIZE`` (too large).
+    """
+    if (qty is None) == (quote is None):
+        raise ValueError("exactly one of qty and quote")
+    if quote is not None:
+        check_notional(spec, quote, market=True)
+        qty = spec.floor_qty(quote / (price * (1 + quote_fee_rate)))
+        check_lot(spec, qty)
+        check_market_lot(spec, qty)
+        return OrderRequest(spec.symbol, side, "MARKET", "IOC", qty, Decimal(0), quote,
+                            client_order_id, "FULL")
+    assert qty is not None
+    check_lot(spec, qty)
+    check_market_lot(spec, qty)
+    check_notional(spec, qty * price, market=True)
+    return OrderRequest(spec.symbol, side, "MARKET", "IOC", qty, Decimal(0), Decimal(0),
+                        client_order_id, "FULL")

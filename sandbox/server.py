@@ -6,8 +6,9 @@
   blocking clients (sync ccxt, ``SandboxAdmin``) can be used from the calling thread.
 * ``with SandboxProcess(seed=1) as sb:`` runs ``python -m sandbox`` as a child process.
 
-All three expose ``url`` (``"http://127.0.0.1:PORT"``), ``port`` and ``state`` (not for the
-process) and refuse non-loopback hosts.
+All three expose ``url`` (``"http://127.0.0.1:PORT"``), ``port``, ``venue_url(name)``
+(``url + "/" + name``) and, except the process, ``state`` (binanceus, served at the root and at
+``/binanceus``) and ``states`` (every venue by name); all refuse non-loopback hosts.
 """
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from aiohttp import web
 
 from sandbox.app import build_app
 from sandbox.state import SandboxState
+from sandbox.venues import VENUES, venue
+
+
+def venue_url(url: str, name: str) -> str:
+    """The base URL of venue ``name`` on the sandbox at ``url``."""
+    venue(name)
+    return f"{url.rstrip('/')}/{name}"
 
 
 def check_loopback(host: str) -> str:
@@ -43,6 +51,8 @@ class SandboxServer:
         self.log_requests = log_requests
         self.port = port
         self.state = state or SandboxState(seed)
+        self.states = {name: self.state if name == self.state.name else
+                       SandboxState(seed, venue=name) for name in VENUES}
         self._runner: web.AppRunner | None = None
 
     @property
@@ -50,8 +60,11 @@ class SandboxServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def venue_url(self, name: str) -> str:
+        return venue_url(self.url, name)
+
     async def start(self) -> SandboxServer:
-        self._runner = web.AppRunner(build_app(self.state, log_requests=self.log_requests),
+        self._runner = web.AppRunner(build_app(self.states, log_requests=self.log_requests),
                                     access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -86,6 +99,10 @@ class SandboxThread:
     url = property(lambda self: self.server.url)
     port = property(lambda self: self.server.port)
     state = property(lambda self: self.server.state)
+    states = property(lambda self: self.server.states)
+
+    def venue_url(self, name: str) -> str:
+        return venue_url(self.url, name)
 
     def start(self) -> SandboxThread:
         self._thread.start()
@@ -114,6 +131,9 @@ class SandboxProcess:
         self.host, self.port, self.seed = check_loopback(host), port, seed
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+
+    def venue_url(self, name: str) -> str:
+        return venue_url(self.url, name)
 
     def start(self, timeout: float = 15.0) -> SandboxProcess:
         cmd = [sys.executable, "-m", "sandbox", "--port", str(self.port), "--seed",

@@ -1,8 +1,9 @@
-"""Binance.US REST routes (``/api/v3/*`` and ``GET /sapi/v1/system/status``).
+"""The binance dialect: Binance spot REST (``/api/v3/*``, ``GET /sapi/v1/system/status``).
 
-Public routes take plain query params; SIGNED routes go through ``KeyStore.authenticate``
-with the raw query string (``request.rel_url.raw_query_string``) and raw body, exactly as
-they came over the wire.
+Serves the ``binanceus`` venue (also at the root paths) and the ``binance`` (binance.com)
+venue; the two differ only in their markets. Public routes take plain query params; SIGNED
+routes go through ``KeyStore.authenticate`` with the raw query string
+(``request.rel_url.raw_query_string``) and raw body, exactly as they came over the wire.
 """
 from __future__ import annotations
 
@@ -15,15 +16,28 @@ from aiohttp import web
 from sandbox import errors
 from sandbox.auth import ApiKey
 from sandbox.orders import Order, fmt
+from sandbox.routing import state_of
 from sandbox.state import SandboxState
 
-STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state", SandboxState)
 routes = web.RouteTableDef()
 DAY_MS = 86_400_000
+UNKNOWN = {"code": -1000, "msg": "An unknown error occured while processing the request."}
+_state = state_of
 
 
-def _state(request: web.Request) -> SandboxState:
-    return request.app[STATE]
+def bug_response() -> web.Response:
+    return web.json_response(UNKNOWN, status=500)
+
+
+def rate_limited(status: int) -> web.Response:
+    return web.json_response({"code": -1003, "msg": (
+        "Too many requests; current limit of IP(127.0.0.1) is 1200 requests per minute. "
+        "Please use the websocket for live updates to avoid polling the API.")}, status=status)
+
+
+def server_error(status: int) -> web.Response:
+    return web.json_response({"code": -1001, "msg": "Internal error; unable to process "
+                              "your request. Please try again."}, status=status)
 
 
 def _ok(body: Any) -> web.Response:
