@@ -12,11 +12,11 @@ from typing import Any
 import typer
 
 from piggy.client import call
+from shared.exchanges import EXCHANGES
 
 app = typer.Typer(help="Exchange API keys: save (encrypted), validate, status, delete.", no_args_is_help=True)
 
 SECRET_ENV = "PIGGY_API_SECRET"
-EXCHANGES = ("binanceus", "binance", "kraken", "coinbase")
 
 
 def read_secret(from_stdin: bool) -> str:

@@ -64,7 +64,7 @@ def test_trade_rows_mark_live_and_paper_and_keep_order_ids_and_reasons() -> None
          "reasons": ["not armed"]}])
     assert [r["Mode"] for r in rows] == ["LIVE", "PAPER"]
     assert rows[0]["Order id"] == "1000" and rows[1]["Reasons"] == "not armed"
-    assert rows[0]["Time (UTC)"] == "2026-01-02 03:04:05" and rows[0]["USD"] == "$2.00"
+    assert rows[0]["Time (UTC)"] == "2026-01-02 03:04:05" and rows[0]["Asked USD"] == "$2.00"
 
 
 def test_balances_are_valued_in_usd_largest_first() -> None:
