@@ -109,7 +109,7 @@ class CoinbaseAdapter(ExchangeAdapter):
             answer = await client.v3PrivateGetBrokerageKeyPermissions()
         except ccxt.PermissionDenied:
             return KeyAccess(can_trade=False)
-        except ccxt.ExchangeError:
+        except ccxt.BaseError:  # balances answered just before: the endpoint is what's missing
             return KeyAccess(can_trade=None)
         info = answer if isinstance(answer, dict) else {}
         can_trade = info.get("can_trade")

@@ -65,6 +65,15 @@ class KrakenAdapter(ExchangeAdapter):
                     return dict(order)
         return None
 
+    async def complete(self, client: Any, symbol: str, order: dict[str, Any]) -> dict[str, Any]:
+        """As the base, and a fee without a currency is in the quote currency (Kraken's
+        default for a buy; ccxt names it only when the order's ``oflags`` say so)."""
+        done = await super().complete(client, symbol, order)
+        fee = done.get("fee")
+        if isinstance(fee, dict) and fee.get("cost") and not fee.get("currency") and "/" in symbol:
+            done["fee"] = {**fee, "currency": symbol.split("/")[1].split(":")[0]}
+        return done
+
     def is_duplicate(self, exc: BaseException) -> bool:
         return "duplicate" in str(exc).lower() and "EOrder" in str(exc)
 
