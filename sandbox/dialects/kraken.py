@@ -276,7 +276,7 @@ def render(order: Order, spec: MarketSpec, trades: bool) -> dict[str, Any]:
                   "ordertype": order.type.lower(), "price": "0", "price2": "0",
                   "leverage": "none", "order": order.extra.get("descr", ""), "close": ""},
         "vol": f"{order.orig_qty.quantize(Q8)}", "vol_exec": f"{order.executed_qty.quantize(Q8)}",
-        "cost": f"{order.cum_quote:.5f}", "fee": f"{fee:.5f}", "price": f"{avg:.{dp}f}",
+        "cost": f"{order.cum_quote:.8f}", "fee": f"{fee:.8f}", "price": f"{avg:.{dp}f}",
         "stopprice": "0.00000", "limitprice": "0.00000", "misc": "",
         "oflags": order.extra.get("oflags", "fciq"), "reason": None}
     if order.extra.get("cl_ord_id"):
