@@ -86,8 +86,14 @@ async def _handle(req: OrderRequested, deps: OrderDeps, resolved: list[dict[str,
             await deps.markers.finish(cid, "done", str(found["id"]))
             log.info("order %s already at the exchange as %s; reporting it", sent_as, found["id"])
             return placed(req, market, found, sent_as)
+        if seen.state == "rejected":  # its refusal is already published: never placed later
+            raise _Refused(RejectCategory.UNKNOWN, f"client order id {sent_as} was already "
+                           "refused and the exchange has no such order; not re-sent",
+                           "already_rejected")
         if deps.markers.in_flight(seen) or not await deps.markers.take_over(cid, seen):
             raise PlacementInFlight(f"client order id {cid} is being placed by {seen.by}")
+        log.warning("order %s not at the exchange; taking it over from %s (%s)", sent_as,
+                    seen.by, seen.state)
 
     result = await place_order(ex, client, market, req.side.value, plan, sent_as)
     if result.outcome == "placed" and result.order is not None:

@@ -2,7 +2,8 @@
 use from the vault and kept; one keyless instance per exchange for public data.
 
 Markets are fetched once per exchange by the keyless instance and shared with every user's
-instance (``set_markets``), then refreshed on a schedule by ``refresh_markets``. Every read
+instance (``set_markets_from_exchange``, which also carries the exchange's market helpers:
+kraken parses an order's pair by its altname through them), then refreshed on a schedule by ``refresh_markets``. Every read
 goes through ``read`` (retried with backoff, round trip timed); everything is closed by
 ``close``. ``created`` counts user instances ever made: N users on one exchange → N.
 """
@@ -98,7 +99,7 @@ class ExchangePool:
                 return existing
             keys = await self._vault.get(vault_ref(user_id, exchange))  # VaultError if none
             client = self._factory(exchange, self._settings, keys)
-            client.set_markets(public.markets, public.currencies)
+            client.set_markets_from_exchange(public)
             self._clients[key] = client
             self.created += 1
             log.info("exchange instance %d made for %s on %s", self.created, user_id, exchange)
@@ -120,7 +121,7 @@ class ExchangePool:
             self.markets_loads += 1
             for (_, ex), client in list(self._clients.items()):
                 if ex == exchange:
-                    client.set_markets(public.markets, public.currencies)
+                    client.set_markets_from_exchange(public)
 
     async def evict(self, user_id: str, exchange: str) -> None:
         """Drop a user's instance (its keys were refused); the next use reads the vault again."""

@@ -137,8 +137,12 @@ async def test_a_lost_answer_is_resolved_by_lookup_with_exactly_one_order(
         exchange: str, venue: tuple[str, AsyncSandboxAdmin]) -> None:
     url, admin = venue
     ex = adapter(exchange)
-    client = await _client(exchange, url, await admin.create_key(
-        balances={_quote(exchange): "100"}))
+    key = await admin.create_key(balances={_quote(exchange): "100"})
+    # as the gateway's pool does: markets loaded once by a keyless instance, shared
+    public = await _client(exchange, url, None)
+    client = ex.make_client(ExchangeSettings(**{f"{exchange}_url": url}),
+                            ApiKeyPair(key["api_key"], key["secret"]))
+    client.set_markets_from_exchange(public)
     await admin.add_fault(ORDER_ENDPOINT[exchange], "lost_response", count=1, latency_ms=0)
     market = client.market(TEST_SYMBOLS[exchange])
     cid = ex.client_order_id(CANONICAL)
@@ -147,6 +151,7 @@ async def test_a_lost_answer_is_resolved_by_lookup_with_exactly_one_order(
                                    lookup_delay=0.05)
     finally:
         await client.close()
+        await public.close()
     assert result.outcome == "placed" and result.looked_up, result
     orders = await admin.orders()
     assert len(orders) == 1 and orders[0]["clientOrderId"] == cid
