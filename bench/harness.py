@@ -21,9 +21,9 @@ from redis.client import NEVER_DECODE
 
 from piggy.stack import Child, Ports, Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
-from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS
 from shared import streams
 from shared.bus import decode_entry
+from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS
 
 # Risk limits out of the way and fast failure detection; callers may override any of it.
 LIVE_ENV = {"ALLOW_LIVE": "1", "PIGGY_HEARTBEAT_MAX_AGE_S": "30", "PIGGY_CLAIM_IDLE_MS": "1000",

@@ -73,7 +73,8 @@ class BinanceAdapter(ExchangeAdapter):
         return super().category(exc, code)
 
     async def key_access(self, client: Any, balance: dict[str, Any]) -> KeyAccess:
-        info = balance.get("info") if isinstance(balance.get("info"), dict) else {}
+        raw = balance.get("info")
+        info: dict[str, Any] = raw if isinstance(raw, dict) else {}
         return KeyAccess(can_trade=_flag(info.get("canTrade")),
                          can_withdraw=bool(_flag(info.get("canWithdraw"))))
 
