@@ -173,7 +173,7 @@ def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: b
     try:
         quote = client.call("GET", "/api/minimum", params={
             "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")}, timeout=10)
-    except typer.Exit:
+    except (typer.Exit, typer.BadParameter):  # no API (or no token): the executor still checks
         console.print("[yellow]could not ask the API for the exchange's minimum; sending as is[/]")
         return amount
     if quote.get("enough"):

@@ -15,7 +15,7 @@ import pytest
 from piggy.stack import Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
 from shared.exchanges import EXCHANGES, TEST_SYMBOLS
-from tests.support.stack import running_stack
+from tests.support.stack import piggy, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +78,11 @@ def test_keys_to_live_test_buy_to_emergency_stop(exchange: str, redis_url: str,
         if exchange in ("binance", "kraken"):  # $5 min notional / 0.0001 BTC ordermin
             assert not minimum["enough"] and "is below it" in minimum["reason"], minimum
         assert admin.orders() == []  # asking sent nothing
+        if not minimum["enough"]:  # the CLI shows the minimum and sends nothing without a yes
+            cli = piggy(stack, "test-buy", "--usd", "2", "--exchange", exchange, "--user", user)
+            assert cli.returncode == 2, cli.stdout + cli.stderr
+            assert "is below it" in cli.stdout and f"${minimum['minimumUsd']}" in cli.stdout
+            assert admin.orders() == []
         bought = api.post("/api/trade", json={"userId": user, "exchange": exchange,
                                               "symbolCcxt": symbol, "amountUsd": amount}).json()
         assert (bought["mode"], bought["status"]) == ("LIVE", "filled"), bought
