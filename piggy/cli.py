@@ -98,6 +98,9 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "
                       f"(docs {stack.api_url}/docs), dashboard {stack.dashboard_url}, "
                       f"sandbox {stack.sandbox_url}")
+        console.print("metrics (Prometheus): " + ", ".join(
+            f"{name} {url}" for name, url in stack.metrics_urls.items())
+            + "; scrape config: deploy/prometheus.yml")
         if first_start:  # shown once, when it is created; afterwards only where it lives
             console.print(f"API token (new, shown once): {client.api_token(api)}  "
                           f"(kept in {api.token_file}, mode 0600)")
@@ -205,6 +208,26 @@ def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.O
                       f"{ln.cost.normalize():f}" if ln.cost else "", fee, ln.order_id,
                       ln.intent_id, "; ".join(ln.reasons))
     console.print(table)
+
+
+@app.command()
+def logs(correlation: str = typer.Option(..., "--correlation", help="the correlation id "
+                                         "(`piggy trades --json`, `piggy test-buy`)")) -> None:
+    """One intent's story across every service's log (the state folder's logs/), in time order."""
+    from piggy import logview
+
+    folder = HomeSettings().home / "logs"
+    files = logview.log_files(folder)
+    if not files:
+        console.print(f"[red]no log files in {folder}[/] (is PIGGY_HOME right?)")
+        raise typer.Exit(1)
+    found = logview.story(logview.read_lines(files), correlation)
+    if not found:
+        console.print(f"[yellow]no line with correlation id {correlation}[/] in {len(files)} "
+                      f"log file(s) under {folder}")
+        raise typer.Exit(1)
+    for line in found:
+        typer.echo(line.render())
 
 
 @app.command()

@@ -5,6 +5,8 @@ import asyncio
 import time
 from decimal import Decimal
 
+from pydantic import BaseModel
+
 from shared import state, streams, tradelog
 from shared.bus import Bus
 from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
@@ -52,6 +54,17 @@ async def halt(redis_url: str, reason: str) -> None:
     try:
         await state.halt(bus.redis, "cli", reason)
         await bus.publish(KillSwitchEngaged(by="cli", reason=reason), streams.CONTROL)
+    finally:
+        await bus.broker.stop()
+        await bus.redis.aclose()
+
+
+async def publish(redis_url: str, event: BaseModel, stream: str, timeout_s: float = 3.0) -> None:
+    """Publish one event from outside a service (the supervisor's restart notices)."""
+    bus = Bus(redis_url, "supervisor")
+    try:
+        await asyncio.wait_for(bus.broker.connect(), timeout_s)
+        await asyncio.wait_for(bus.publish(event, stream), timeout_s)
     finally:
         await bus.broker.stop()
         await bus.redis.aclose()

@@ -5,6 +5,7 @@ pid. A child that dies is reported with the end of its log and restarted (a few 
 """
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import signal
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from piggy import ops
 from piggy.embedded_redis import start_redis
+from shared import streams
+from shared.events import ServiceRestarted
 
 MAX_RESTARTS = 3
 
@@ -31,6 +35,7 @@ class Ports:
     credentials: int = 8002
     strategy: int = 8003
     dashboard: int = 8501
+    notifier: int = 8004
 
 
 @dataclass
@@ -129,6 +134,7 @@ class Stack:
                  ("executor", "services.executor", self.ports.executor, "/healthz"),
                  ("credentials", "services.credentials", self.ports.credentials, "/healthz"),
                  ("strategy", "services.strategy", self.ports.strategy, "/healthz"),
+                 ("notifier", "services.notifier", self.ports.notifier, "/healthz"),
                  ("dashboard", "services.dashboard", self.ports.dashboard, "/_stcore/health")]
         children = []
         for name, module, port, path in plan:
@@ -174,12 +180,29 @@ class Stack:
                 reports.append(f"{child.name} died again (exit {code}); not restarting after "
                                f"{MAX_RESTARTS} restarts. Last log lines:\n{child.log_tail()}")
                 child.proc = None
+                self._announce_restart(child, code, gave_up=True)
                 continue
             child.restarts += 1
+            self._announce_restart(child, code, gave_up=False)
             reports.append(f"{child.name} died (exit {code}); restarting ({child.restarts}/"
                            f"{MAX_RESTARTS}). Last log lines:\n{child.log_tail()}")
             child.start()
         return reports
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Every service's Prometheus endpoint (the sandbox and dashboard have none)."""
+        return {c.name: c.health_url.replace("/healthz", "/metrics") for c in self.children
+                if c.health_url.endswith("/healthz")}
+
+    def _announce_restart(self, child: Child, code: int | None, gave_up: bool) -> None:
+        """A ServiceRestarted event for the notifier; never lets a Redis problem stop us."""
+        event = ServiceRestarted(service=child.name, exit_code=code, restarts=child.restarts,
+                                 max_restarts=MAX_RESTARTS, gave_up=gave_up)
+        try:
+            asyncio.run(ops.publish(self.redis_url or "", event, streams.CONTROL))
+        except Exception as exc:  # noqa: BLE001 - the restart matters more than its notice
+            self.say(f"restart of {child.name} not announced: {type(exc).__name__}")
 
     def stop(self) -> None:
         for child in reversed(self.children):

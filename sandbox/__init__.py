@@ -1,7 +1,9 @@
-"""CryptoPiggy's sandbox exchange: a Binance.US-compatible REST server on loopback.
+"""CryptoPiggy's sandbox exchange: one loopback REST server, one venue per exchange.
 
-Unmodified ccxt (``binanceus``, sync and async) trades against it with only ``urls['api']``
-pointed here. See ``docs/sandbox.md`` for what ccxt sends and how errors map to exceptions.
+``/binanceus`` (also the root paths), ``/binance``, ``/kraken`` and ``/coinbase`` each speak
+that exchange's wire format over a shared core (accounts, matching, fees, faults, admin API).
+Unmodified ccxt (sync and async) trades against a venue with only ``urls['api']`` pointed at
+it (``sandbox.testing``). See ``docs/sandbox.md`` for paths, auth, errors and minimums.
 """
 from sandbox.admin import AsyncSandboxAdmin, SandboxAdmin
 from sandbox.server import SandboxProcess, SandboxServer, SandboxThread

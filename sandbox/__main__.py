@@ -1,7 +1,8 @@
 """``python -m sandbox --port N [--seed S] [--host 127.0.0.1]``: serve until interrupted.
 
 The first stdout line is ``sandbox listening on http://HOST:PORT`` (``--port 0`` picks a free
-port), which ``SandboxProcess`` and scripts can parse.
+port), which ``SandboxProcess`` and scripts can parse; one line per venue follows
+(``venue kraken at http://HOST:PORT/kraken``). The root URL serves binanceus.
 """
 from __future__ import annotations
 
@@ -23,12 +24,15 @@ async def serve(port: int, seed: int, host: str, log_requests: bool = False) -> 
             loop.add_signal_handler(sig, stop.set)
     async with SandboxServer(port=port, seed=seed, host=host, log_requests=log_requests) as sb:
         print(f"sandbox listening on {sb.url} (seed {seed})", flush=True)
+        for name in sb.states:
+            print(f"venue {name} at {sb.venue_url(name)}", flush=True)
         await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox",
-                                     description="Binance.US-compatible sandbox exchange")
+                                     description="Sandbox exchange: binanceus (also at the root), binance, kraken "
+                                                 "and coinbase under /<venue>")
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--seed", type=int, default=0)
     in_container = os.environ.get("PIGGY_SANDBOX_IN_CONTAINER") == "1"

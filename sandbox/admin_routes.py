@@ -103,13 +103,13 @@ async def create_key(request: web.Request) -> web.Response:
     return web.json_response(_key_view(st, key), status=201)
 
 
-@routes.get("/admin/keys/{api_key}")
+@routes.get("/admin/keys/{api_key:.+}")
 async def get_key(request: web.Request) -> web.Response:
     st = state_of(request)
     return web.json_response(_key_view(st, _key(st, request)))
 
 
-@routes.patch("/admin/keys/{api_key}")
+@routes.patch("/admin/keys/{api_key:.+}")
 async def patch_key(request: web.Request) -> web.Response:
     st, body = state_of(request), await _json(request)
     key = _key(st, request)
@@ -121,7 +121,7 @@ async def patch_key(request: web.Request) -> web.Response:
     return web.json_response(_key_view(st, key))
 
 
-@routes.delete("/admin/keys/{api_key}")
+@routes.delete("/admin/keys/{api_key:.+}")
 async def delete_key(request: web.Request) -> web.Response:
     st = state_of(request)
     del st.keys.keys[_key(st, request).api_key]

@@ -18,15 +18,19 @@ class WireError(Exception):
 class BinanceError(WireError):
     """An error answered to the client as ``status`` + ``{"code": code, "msg": msg}``.
 
-    The core (order rules, matching) also raises these: their codes are the core's reasons
-    for refusing an order, which the kraken and coinbase dialects translate to their own.
+    The core (order rules, matching) also raises these when it refuses an order; ``reason``
+    then names the refusal independently of Binance's wording (``insufficient_funds``,
+    ``duplicate_client_order_id``, ``below_minimum``, ``above_maximum``, ``off_step``,
+    ``unknown_symbol``, ``unknown_order``, ``would_take``), and the kraken and coinbase dialects
+    translate by ``reason`` into their own error bodies.
     """
 
-    def __init__(self, status: int, code: int, msg: str) -> None:
+    def __init__(self, status: int, code: int, msg: str, reason: str = "") -> None:
         super().__init__(f"{status} {code} {msg}")
         self.status = status
         self.code = code
         self.msg = msg
+        self.reason = reason
 
     def body(self) -> dict[str, object]:
         return {"code": self.code, "msg": self.msg}
@@ -69,11 +73,11 @@ def illegal_chars(name: str) -> BinanceError:
 
 
 def invalid_symbol() -> BinanceError:
-    return BinanceError(400, -1121, "Invalid symbol.")
+    return BinanceError(400, -1121, "Invalid symbol.", "unknown_symbol")
 
 
-def filter_failure(name: str) -> BinanceError:
-    return BinanceError(400, -1013, f"Filter failure: {name}")
+def filter_failure(name: str, reason: str = "below_minimum") -> BinanceError:
+    return BinanceError(400, -1013, f"Filter failure: {name}", reason)
 
 
 def too_precise() -> BinanceError:
@@ -81,20 +85,21 @@ def too_precise() -> BinanceError:
 
 
 def insufficient_balance() -> BinanceError:
-    return BinanceError(400, -2010, "Account has insufficient balance for requested action.")
+    return BinanceError(400, -2010, "Account has insufficient balance for requested action.",
+                        "insufficient_funds")
 
 
 def duplicate_order() -> BinanceError:
-    return BinanceError(400, -2010, "Duplicate order sent.")
+    return BinanceError(400, -2010, "Duplicate order sent.", "duplicate_client_order_id")
 
 
 def would_take() -> BinanceError:
-    return BinanceError(400, -2010, "Order would immediately match and take.")
+    return BinanceError(400, -2010, "Order would immediately match and take.", "would_take")
 
 
 def no_such_order() -> BinanceError:
-    return BinanceError(400, -2013, "Order does not exist.")
+    return BinanceError(400, -2013, "Order does not exist.", "unknown_order")
 
 
 def unknown_order() -> BinanceError:
-    return BinanceError(400, -2011, "Unknown order sent.")
+    return BinanceError(400, -2011, "Unknown order sent.", "unknown_order")

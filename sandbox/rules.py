@@ -53,26 +53,35 @@ def decimals(value: Decimal) -> int:
     return -exp if isinstance(exp, int) and exp < 0 else 0
 
 
+def _bounds(value: Decimal, low: Decimal, high: Decimal) -> str:
+    return "below_minimum" if value < low else "above_maximum" if value > high else ""
+
+
 def check_price(spec: MarketSpec, price: Decimal) -> None:
-    if price < spec.min_price or price > spec.max_price or price % spec.tick != 0:
-        raise errors.filter_failure("PRICE_FILTER")
+    reason = _bounds(price, spec.min_price, spec.max_price) or (
+        "off_step" if price % spec.tick != 0 else "")
+    if reason:
+        raise errors.filter_failure("PRICE_FILTER", reason)
 
 
 def check_lot(spec: MarketSpec, qty: Decimal) -> None:
-    if qty < spec.min_qty or qty > spec.max_qty or qty % spec.step != 0:
-        raise errors.filter_failure("LOT_SIZE")
+    reason = _bounds(qty, spec.min_qty, spec.max_qty) or (
+        "off_step" if qty % spec.step != 0 else "")
+    if reason:
+        raise errors.filter_failure("LOT_SIZE", reason)
 
 
 def check_market_lot(spec: MarketSpec, qty: Decimal) -> None:
-    if qty < spec.market_min_qty or qty > spec.market_max_qty:
-        raise errors.filter_failure("MARKET_LOT_SIZE")
+    reason = _bounds(qty, spec.market_min_qty, spec.market_max_qty)
+    if reason:
+        raise errors.filter_failure("MARKET_LOT_SIZE", reason)
 
 
 def check_notional(spec: MarketSpec, notional: Decimal, *, market: bool) -> None:
     if (not market or spec.apply_min_to_market) and notional < spec.min_notional:
-        raise errors.filter_failure("NOTIONAL")
+        raise errors.filter_failure("NOTIONAL", "below_minimum")
     if (not market or spec.apply_max_to_market) and notional > spec.max_notional:
-        raise errors.filter_failure("NOTIONAL")
+        raise errors.filter_failure("NOTIONAL", "above_maximum")
 
 
 def _require(params: dict[str, str], *names: str) -> None:
@@ -167,8 +176,8 @@ def market_request(spec: MarketSpec, side: str, price: Decimal, *, qty: Decimal 
 
     A quote-sized buy executes ``floor(quote / (price * (1 + quote_fee_rate)))`` to the lot
     step, so cost plus a fee charged in the quote currency never exceeds ``quote``. Refusals
-    are ``-1013`` filter failures: ``LOT_SIZE`` (below the minimum quantity or off-step),
-    ``NOTIONAL`` (cost below the minimum), ``MARKET_LOT_SIZE`` (too large).
+    are ``-1013`` filter failures with a ``reason`` (``below_minimum``, ``above_maximum``,
+    ``off_step``): ``LOT_SIZE`` (quantity), ``NOTIONAL`` (cost), ``MARKET_LOT_SIZE``.
     """
     if (qty is None) == (quote is None):
         raise ValueError("exactly one of qty and quote")

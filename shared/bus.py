@@ -26,6 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from shared import streams
 from shared.events import DeadLetter, adapter
+from shared.observe import BusObserver
 
 log = logging.getLogger("piggy.bus")
 
@@ -57,13 +58,16 @@ class Bus:
         self.service = service
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name(service, instance_id)
+        self.observer = BusObserver(service, self.consumer)  # metrics + log context per event
         # A Redis restart leaves every pooled connection dead; without retry_on_error the
         # first command on each fails ("Connection closed by server") before it reconnects.
         # Retrying is safe here: every write the services make is idempotent (SET NX, HSETNX,
         # guarded Lua) or re-delivered to idempotent consumers (XADD). Both clients: the
         # broker's (publish, requests, reads) and the one the handlers use.
         self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10,
-                                  retry_on_error=[aredis.ConnectionError], retry=_retry())
+                                  retry_on_error=[aredis.ConnectionError], retry=_retry(),
+                                  middlewares=self.observer.middlewares,
+                                  logger=logging.getLogger("piggy.faststream"))  # our format
         self.redis: aredis.Redis = aredis.from_url(
             redis_url, decode_responses=True, retry_on_error=[aredis.ConnectionError],
             retry=_retry())

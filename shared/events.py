@@ -275,8 +275,19 @@ class LiveDisarmed(Event):
     reason: str
 
 
+class ServiceRestarted(Event):
+    """The embedded stack's supervisor restarted a child that died (for alerts)."""
+
+    type: Literal["ServiceRestarted"] = "ServiceRestarted"
+    service: str
+    exit_code: int | None = None
+    restarts: int
+    max_restarts: int
+    gave_up: bool = False
+
+
 ControlEvent = Annotated[
-    KillSwitchEngaged | KillSwitchReleased | LiveArmed | LiveDisarmed,
+    KillSwitchEngaged | KillSwitchReleased | LiveArmed | LiveDisarmed | ServiceRestarted,
     Field(discriminator="type"),
 ]
 

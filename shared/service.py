@@ -12,15 +12,15 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from shared import logs
 from shared.bus import Bus
+from shared.observe import add_metrics_route
+from shared.settings import LogSettings
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """JSON lines or text (``PIGGY_LOG_FORMAT``; JSON unless stderr is a terminal)."""
+    logs.configure(level, logs.choose_format(LogSettings().log_format, sys.stderr.isatty()))
     for noisy in ("faststream", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -46,7 +46,7 @@ def add_healthz(app: FastAPI, service: str) -> None:
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                lifespan="on")
+                lifespan="on", log_config=None)  # our handler and format (setup_logging)
 
 
 @dataclass(frozen=True)
@@ -88,4 +88,5 @@ def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
 
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     add_healthz(app, service)
+    add_metrics_route(app)
     return app

@@ -127,6 +127,32 @@ class ServiceSettings(BaseSettings):
     claim_idle_ms: int = Field(default=10_000, ge=100)
 
 
+class LogSettings(BaseSettings):
+    """``PIGGY_LOG_FORMAT``: json | text; empty = text on a terminal, JSON elsewhere."""
+
+    model_config = _config()
+    log_format: str = ""
+
+
+class NotifierSettings(BaseSettings):
+    """Alerts. ``PIGGY_ALERT_URLS``: apprise URLs, comma- or space-separated (tgram://,
+    slack://, discord://, mailto://, json://, jsons://...). They hold tokens: a secret."""
+
+    model_config = _config()
+    alert_urls: SecretStr | None = None
+    alert_rate_per_min: int = Field(default=20, ge=1)
+    alert_dedup_s: float = Field(default=300.0, ge=0)
+    alert_max_age_s: float = Field(default=600.0, gt=0)
+    alert_deadletter_threshold: int = Field(default=5, ge=1)
+    alert_deadletter_window_s: float = Field(default=300.0, gt=0)
+    alert_send_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("alert_urls")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        return _real_secret(v, "PIGGY_ALERT_URLS")
+
+
 class ExecutorSettings(BaseSettings):
     model_config = _config()
     allow_live: bool = Field(default=False, validation_alias=AliasChoices("ALLOW_LIVE", "PIGGY_ALLOW_LIVE"))

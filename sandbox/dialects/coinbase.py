@@ -4,7 +4,8 @@ calls ccxt ``coinbase`` makes in ``load_markets`` and ``fetch_balance``.
 Public: ``GET /v2/currencies``, ``/v2/currencies/crypto``, ``/v2/exchange-rates``, ``/v2/time``,
 ``/api/v3/brokerage/time``, ``/api/v3/brokerage/market/products[/{id}[/ticker]]``.
 Private (``sandbox.dialects.coinbase_auth``: legacy HMAC or JWT ES256): ``GET /v2/accounts``,
-``/api/v3/brokerage/accounts``, ``transaction_summary``, ``POST /api/v3/brokerage/orders``,
+``/api/v3/brokerage/accounts``, ``key_permissions``, ``transaction_summary``,
+``POST /api/v3/brokerage/orders``,
 ``GET orders/historical/{id}``, ``GET orders/historical/batch`` (``order_status``,
 ``product_id``, ``limit``, ``cursor``), ``POST orders/batch_cancel``.
 
@@ -231,6 +232,15 @@ async def v3_accounts(request: web.Request) -> web.Response:
                   "size": len(accounts)})
 
 
+@routes.get(f"{V3}/key_permissions")
+async def key_permissions(request: web.Request) -> web.Response:
+    """What the key may do, as Coinbase reports it (``can_trade`` false = read-only key)."""
+    key = await _private(request)
+    return _json({"can_view": True, "can_trade": key.can_trade,
+                  "can_transfer": key.can_withdraw, "portfolio_uuid": _uuid_for(key, ""),
+                  "portfolio_type": "DEFAULT"})
+
+
 @routes.get(f"{V3}/transaction_summary")
 async def transaction_summary(request: web.Request) -> web.Response:
     await _private(request)
@@ -302,7 +312,9 @@ async def create_order(request: web.Request) -> web.Response:
                         "PREVIEW_INVALID_PRODUCT_ID", config)
     if side not in ("BUY", "SELL"):
         raise _err(400, "INVALID_ARGUMENT", "side must be BUY or SELL")
-    ioc = config.get("market_market_ioc") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise _err(400, "INVALID_ARGUMENT", "order_configuration is required")
+    ioc = config.get("market_market_ioc")
     if not isinstance(ioc, dict) or len(config) != 1:
         return _failure("UNSUPPORTED_ORDER_CONFIGURATION", "only market_market_ioc orders are "
                         "served by the sandbox", "PREVIEW_INVALID_ORDER_CONFIG", config)
@@ -325,19 +337,23 @@ async def create_order(request: web.Request) -> web.Response:
 
 def _refusal(exc: errors.BinanceError, spec: MarketSpec, by_quote: bool,
              config: Any) -> web.Response:
-    """The core's refusal as Coinbase's ``success: false`` answer."""
-    if "insufficient" in exc.msg:
+    """The core's refusal (by its ``reason``) as Coinbase's ``success: false`` answer."""
+    if exc.reason == "insufficient_funds":
         return _failure("INSUFFICIENT_FUND", "Insufficient balance in source account",
                         "PREVIEW_INSUFFICIENT_FUND", config)
-    if exc.code == -1013 and by_quote:
+    if exc.reason == "below_minimum" and by_quote:
         return _failure("INVALID_ORDER_CONFIGURATION", f"Order size is below the minimum of "
                         f"{spec.min_notional} {spec.quote} (quote_min_size)",
                         "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL", config)
-    if exc.code == -1013:
+    if exc.reason == "below_minimum":
         return _failure("INVALID_ORDER_CONFIGURATION", f"Order size is below the minimum of "
                         f"{spec.min_qty} {spec.base} (base_min_size) or "
                         f"{spec.min_notional} {spec.quote}",
                         "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL", config)
+    if exc.reason == "above_maximum":
+        side = "QUOTE" if by_quote else "BASE"
+        return _failure("INVALID_ORDER_CONFIGURATION", "Order size is above the maximum",
+                        f"PREVIEW_INVALID_{side}_SIZE_TOO_LARGE", config)
     return _failure("UNKNOWN_FAILURE_REASON", exc.msg, "UNKNOWN_PREVIEW_FAILURE_REASON", config)
 
 

@@ -201,16 +201,14 @@ def _decimal(params: dict[str, str], name: str, places: int) -> Decimal:
 
 
 def translate(exc: errors.BinanceError) -> KrakenError:
-    """The core's refusal as Kraken words it."""
-    if exc.code == -2010 and "insufficient" in exc.msg:
-        return KrakenError("EOrder:Insufficient funds")
-    if exc.code == -2010:
-        return KrakenError("EOrder:Duplicate order")
-    if exc.code == -1013:
-        return KrakenError("EOrder:Order minimum not met")
-    if exc.code == -1121:
-        return KrakenError("EQuery:Unknown asset pair")
-    return KrakenError("EGeneral:Invalid arguments")
+    """The core's refusal (by its ``reason``) as Kraken words it."""
+    return KrakenError({
+        "insufficient_funds": "EOrder:Insufficient funds",
+        "duplicate_client_order_id": "EOrder:Duplicate order",
+        "below_minimum": "EOrder:Order minimum not met",
+        "unknown_symbol": "EQuery:Unknown asset pair",
+        "unknown_order": "EOrder:Unknown order",
+    }.get(exc.reason, "EGeneral:Invalid arguments:volume"))
 
 
 def _order_request(params: dict[str, str], spec: MarketSpec, price: Decimal,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from sandbox import SandboxAdmin, SandboxProcess
-from sandbox.testing import binanceus
+from sandbox.testing import binance, binanceus, coinbase, kraken
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,24 @@ def test_cli_process_serves_ccxt_and_the_admin_api() -> None:
         with pytest.raises(ccxt.AuthenticationError):
             binanceus(sb.url, key, sync=True).fetch_balance()
     assert sb.proc is not None and sb.proc.poll() is not None
+
+
+def test_one_process_serves_every_venue_under_its_prefix() -> None:
+    """What ``piggy up`` starts: each venue has its own keys, markets and orders."""
+    with SandboxProcess(port=0, seed=5) as sb:
+        cases = [("binance", binance, "BTCUSDT", "BTC/USDT", {"USDT": "20"}, 6),
+                 ("kraken", kraken, "XXBTZUSD", "BTC/USD", {"USD": "20"}, 6),
+                 ("coinbase", coinbase, "BTC-USD", "BTC/USD", {"USD": "20"}, 2)]
+        for venue, make, market_id, symbol, funds, cost in cases:
+            admin = SandboxAdmin(sb.url, venue=venue)
+            admin.set_price(market_id, "50000")
+            ex = make(sb.url, admin.create_key(balances=funds), sync=True)
+            ex.create_market_buy_order_with_cost(symbol, cost, {"client_order_id": f"p-{venue}"}
+                                                 if venue == "coinbase" else {})
+            assert [o["symbol"] for o in admin.orders()] == [market_id], venue
+        assert SandboxAdmin(sb.url).orders() == []
+        assert httpx.get(sb.venue_url("kraken") + "/0/public/Time", trust_env=False).json()[
+            "error"] == []
 
 
 def test_cli_refuses_non_loopback_hosts() -> None:

@@ -159,6 +159,8 @@ async def test_wrong_secret_unknown_key_and_no_trade_permission(
             with pytest.raises(ccxt.AuthenticationError):
                 await ex.fetch_open_orders("BTC/USD")
         assert (await readonly.fetch_balance())["USD"]["total"] == 100.0
+        permissions = await readonly.v3PrivateGetBrokerageKeyPermissions()
+        assert (permissions["can_view"], permissions["can_trade"]) == (True, False)
         with pytest.raises(ccxt.PermissionDenied, match="PERMISSION_DENIED"):
             await readonly.create_market_buy_order_with_cost("BTC/USD", 10,
                                                              {"client_order_id": "cp-ro"})
@@ -232,3 +234,12 @@ def test_sync_ccxt_buys_and_finds_by_listing() -> None:
         closed = ex.fetch_closed_orders("BTC/USD")
         assert [o["id"] for o in closed if o["clientOrderId"] == "s-1"] == [placed["id"]]
         assert ex.fetch_balance()["BTC"]["total"] == 0.00009940
+
+
+async def test_admin_reads_and_changes_a_cloud_key(admin: AsyncSandboxAdmin) -> None:
+    """Cloud key names contain ``/``; the admin routes take them whole."""
+    key = await admin.create_key(balances={"USD": "3"}, key_type="ec")
+    assert (await admin.get_key(key["api_key"]))["balances"] == [
+        {"asset": "USD", "free": "3.00000000", "locked": "0.00000000"}]
+    assert (await admin.set_key(key["api_key"], can_trade=False))["can_trade"] is False
+    await admin.delete_key(key["api_key"])

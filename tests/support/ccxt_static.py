@@ -34,7 +34,9 @@ def parse_recorded_market(exchange: str, symbol: str) -> dict[str, Any]:
     elif exchange == "coinbase":
         parsed = ccxt.coinbase().parse_spot_market(info, {})
     else:
-        parsed = ccxt.binance().parse_market(info)
+        oracle = ccxt.binance()
+        oracle.options.update(crossMarginPairsData=[], isolatedMarginPairsData=[])
+        parsed = oracle.parse_market(info)
     return {k: parsed[k] for k in COMPARED}
 
 

@@ -1,0 +1,10 @@
+"""``python -m services.notifier``: alerts from the streams; /healthz and /metrics on
+PIGGY_HEALTH_PORT."""
+from services.notifier.app import create_app
+from shared.service import serve, setup_logging
+from shared.settings import ServiceSettings
+
+if __name__ == "__main__":
+    service = ServiceSettings()
+    setup_logging(service.log_level)
+    serve(create_app(), service.health_host, service.health_port or 8004, service.log_level)

@@ -1,0 +1,111 @@
+"""The bus middleware that makes a service observable without touching its handlers.
+
+For every event consumed it binds the event's ids to the log context (``shared.logs``),
+counts it (``shared.metrics``) and logs one line when handled; for every event published it
+counts it and logs one line. ``add_metrics_route`` serves the process's registry at
+``/metrics``. faststream's own Prometheus middleware (``faststream_*`` metrics: messages,
+durations, exceptions per handler) runs next to it in the same registry.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from faststream import BaseMiddleware
+from faststream.redis.prometheus import RedisPrometheusMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import logs
+from shared.metrics import Metrics
+
+log = logging.getLogger("piggy.events")
+
+QUIET_TYPES = frozenset({"Heartbeat", "Ticker"})  # several a second: counted, never logged
+_handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("piggy_handling",
+                                                                        default=None)
+
+
+def _kind(body: Any) -> str:
+    if isinstance(body, Mapping):
+        return str(body.get("type") or ("DeadLetter" if "entry_id" in body else "message"))
+    return "message"
+
+
+class BusObserver:
+    """A faststream middleware factory bound to one process's metrics."""
+
+    def __init__(self, service: str, instance: str) -> None:
+        self.metrics = Metrics(service)
+        logs.set_identity(service, instance)
+
+    @property
+    def middlewares(self) -> tuple[Any, ...]:
+        return (self, RedisPrometheusMiddleware(registry=self.metrics.registry,
+                                                app_name=self.metrics.service))
+
+    def __call__(self, msg: Any, /, *, context: Any) -> _Scope:
+        return _Scope(msg, context=context, metrics=self.metrics)
+
+
+class _Scope(BaseMiddleware):  # type: ignore[type-arg]
+    def __init__(self, msg: Any, /, *, context: Any, metrics: Metrics) -> None:
+        super().__init__(msg, context=context)
+        self.metrics = metrics
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
+        raw = msg.raw_message if isinstance(msg.raw_message, Mapping) else {}
+        stream = str(raw.get("channel") or "?")
+        try:
+            body = await msg.decode()
+        except Exception:  # noqa: BLE001 - the bus dead-letters what can't be decoded
+            body = None
+        self.metrics.on_consumed(stream, body)
+        kind, started = _kind(body), time.monotonic()
+        token = _handling.set((body if isinstance(body, Mapping) else {}, started))
+        try:
+            with logs.bind_event(body):
+                try:
+                    result = await call_next(msg)
+                except Exception as exc:
+                    log.warning("handling %s from %s failed after %.1f ms: %s: %s", kind, stream,
+                                (time.monotonic() - started) * 1000, type(exc).__name__,
+                                str(exc)[:200])
+                    raise
+                if kind not in QUIET_TYPES:
+                    log.info("handled %s from %s in %.1f ms", kind, stream,
+                             (time.monotonic() - started) * 1000)
+                return result
+        finally:
+            _handling.reset(token)
+
+    async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:
+        result = await call_next(cmd)
+        body, stream = cmd.body, str(getattr(cmd, "destination", "") or "?")
+        handling = _handling.get()
+        self.metrics.on_published(stream, body, handling[0] if handling else None,
+                                  time.monotonic() - handling[1] if handling else None)
+        kind = _kind(body)
+        if kind not in QUIET_TYPES and stream:
+            log.info("published %s to %s", kind, stream, extra=logs.event_fields(body))
+        return result
+
+
+def add_metrics_route(app: FastAPI) -> None:
+    """``GET /metrics``: this process's metrics, state gauges read from Redis first."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        bus = getattr(app.state, "bus", None)
+        observer: BusObserver | None = getattr(bus, "observer", None)
+        if bus is None or observer is None:
+            return Response("not started\n", status_code=503, media_type="text/plain")
+        try:
+            await observer.metrics.refresh(bus.redis, getattr(bus, "_groups", ()))
+        except Exception as exc:  # noqa: BLE001 - counters still answer when Redis does not
+            log.warning("metrics: state gauges not refreshed: %s", type(exc).__name__)
+        return Response(generate_latest(observer.metrics.registry), media_type=CONTENT_TYPE_LATEST)
