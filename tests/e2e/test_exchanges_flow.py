@@ -55,13 +55,8 @@ def test_keys_to_live_test_buy_to_emergency_stop(exchange: str, redis_url: str,
         unknown = _submit(api, "unknown", exchange, gone["api_key"], gone["secret"])
         assert (unknown["status"], unknown["reasonCode"]) == ("rejected", "unknown_key"), unknown
         denied = _submit(api, "denied", exchange, no_trade["api_key"], no_trade["secret"])
-        if exchange == "coinbase":
-            # the coinbase dialect has no GET /api/v3/brokerage/key_permissions (the real
-            # exchange's way): the key is accepted with "only authentication was verified"
-            assert denied["validated"] and "only authentication" in denied["warning"], str(denied)
-        else:
-            assert (denied["status"], denied["reasonCode"]) == ("rejected",
-                                                                "no_trading_permission"), denied
+        assert (denied["status"], denied["reasonCode"]) == ("rejected",
+                                                            "no_trading_permission"), denied
         user = f"flow-{exchange}"
         saved = _submit(api, user, exchange, good["api_key"], good["secret"])
         assert saved["ok"] and saved["status"] == "validated", saved
