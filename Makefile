@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench chaos lint clean
+.PHONY: demo test unit bench chaos lint clean asyncapi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,8 +27,14 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
+asyncapi: $(STAMP)
+	$(BIN)/python -m piggy.asyncapi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .piggy .pytest_cache
+
+users.acl: $(STAMP)  ## Redis ACL users for docker-compose; passwords from PIGGY_REDIS_PASSWORD_<SERVICE>
+	$(BIN)/python -m shared.redis_acl --out users.acl

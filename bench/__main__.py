@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,17 +26,36 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench import measure
-from bench.harness import live_stack
+from bench.harness import free_port, live_stack
 from bench.sandbox_rtt import ameasure_create_order_rtt, ameasure_rate_limiter
+from piggy.embedded_redis import start_redis
 
 TARGETS = {"overhead_p50_ms": 1.0, "overhead_p99_ms": 5.0, "paper_1_per_s": 2000.0,
-           "paper_2_ratio": 1.6, "kill_p99_ms": 50.0, "startup_s": 5.0, "rss_mb": 120.0}
+           "paper_2_ratio": 1.6, "kill_p99_ms": 50.0, "startup_s": 5.0, "rss_mb": 120.0,
+           "round_trips_paper": 2.0, "round_trips_live": 6.0, "cpu_2_vs_1": 1.10}
 
 
 def sizes(quick: bool) -> dict[str, int]:
     if quick:
-        return {"floor": 500, "ccxt": 100, "live": 100, "paper": 1000, "kill": 5}
-    return {"floor": 3000, "ccxt": 500, "live": 500, "paper": 4000, "kill": 30}
+        return {"floor": 500, "ccxt": 100, "live": 100, "paper": 1000, "kill": 5,
+                "rt_paper": 1000, "rt_live": 50}
+    return {"floor": 3000, "ccxt": 500, "live": 500, "paper": 4000, "kill": 30,
+            "rt_paper": 4000, "rt_live": 200}
+
+
+def round_trips(home: Path, n_paper: int, n_live: int) -> dict[str, Any]:
+    """``bench.roundtrips`` in its own process (it instruments redis-py) on its own Redis."""
+    port = free_port()
+    proc = start_redis(port, home / "rt-redis", home / "rt-redis.log")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.roundtrips", "--redis", f"redis://127.0.0.1:{port}",
+             "--n", str(n_paper), "--live", str(n_live)], capture_output=True, text=True,
+            timeout=600, check=True, env=os.environ | {"PIGGY_LOG_LEVEL": "WARNING"})
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def run(quick: bool, console: Console) -> dict[str, Any]:
@@ -54,6 +74,9 @@ def run(quick: bool, console: Console) -> dict[str, Any]:
             tid = progress.add_task(label, total=total)
             return lambda k: progress.advance(tid, k)
 
+        tick = task("Redis round trips per intent (counted)", 1)
+        results["round_trips"] = round_trips(Path(home), n["rt_paper"], n["rt_live"])
+        tick(1)
         tick = task("start-up (piggy up → all healthy)", 1)
         with live_stack(Path(home)) as (live, took):
             tick(1)
@@ -89,6 +112,9 @@ def derive(r: dict[str, Any]) -> dict[str, Any]:
                         "p99": round(live["p99_ms"] - ccxt["p99_ms"], 3)}
     one, two = r["paper_1"]["intents_per_s"], r["paper_2"]["intents_per_s"]
     r["paper_2_ratio"] = round(two / one, 2) if one else None
+    cpu1, cpu2 = r["paper_1"].get("cpu_s_per_1000"), r["paper_2"].get("cpu_s_per_1000")
+    r["cpu_2_vs_1"] = round(cpu2 / cpu1, 2) if cpu1 and cpu2 else None
+    rt = r["round_trips"]
     services = {k: v for k, v in r["peak_rss_mb"].items() if k not in ("redis", "dashboard")}
     r["verdict"] = {
         "overhead_p50": r["overhead_ms"]["p50"] <= TARGETS["overhead_p50_ms"],
@@ -98,6 +124,9 @@ def derive(r: dict[str, Any]) -> dict[str, Any]:
         "kill_p99": r["kill_switch"].get("p99_ms", 0) <= TARGETS["kill_p99_ms"],
         "startup": r["startup_s"] <= TARGETS["startup_s"],
         "rss": max(services.values(), default=0) <= TARGETS["rss_mb"],
+        "round_trips_paper": rt["paper"]["per_intent"] <= TARGETS["round_trips_paper"],
+        "round_trips_live": rt["live"]["per_intent"] <= TARGETS["round_trips_live"],
+        "cpu_2_vs_1": (r["cpu_2_vs_1"] or 99) <= TARGETS["cpu_2_vs_1"],
     }
     return r
 
@@ -125,6 +154,16 @@ def table(r: dict[str, Any]) -> Table:
               ok[v["paper_1"]])
     t.add_row("paper intents/s, 2 executors", f"{r['paper_2']['intents_per_s']:.0f}/s",
               f"×{r['paper_2_ratio']}", "≥ ×1.6", ok[v["paper_2"]])
+    rt = r["round_trips"]
+    t.add_row("Redis round trips / paper intent", f"{rt['paper']['per_intent']}",
+              f"{rt['paper']['per_intent_without_idle']} w/o idle polls", "≤ 2",
+              ok[v["round_trips_paper"]])
+    t.add_row("Redis round trips / live intent (executor)", f"{rt['live']['per_intent']}",
+              f"{rt['live']['per_intent_without_idle']} w/o idle polls", "≤ 6 end to end",
+              ok[v["round_trips_live"]] + " (executor's share)")
+    t.add_row("executor CPU s / 1,000 paper intents", f"{r['paper_1'].get('cpu_s_per_1000')} (1)",
+              f"{r['paper_2'].get('cpu_s_per_1000')} (2) ×{r['cpu_2_vs_1']}", "2 within 10 % of 1",
+              ok[v["cpu_2_vs_1"]])
     t.add_row("kill switch → last live order", f"{ks['p50_ms']} ms", f"{ks['p99_ms']} ms",
               "p99 ≤ 50 ms", ok[v["kill_p99"]])
     t.add_row("piggy up → all healthy", f"{r['startup_s']} s", "", "≤ 5 s", ok[v["startup"]])

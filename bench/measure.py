@@ -4,13 +4,14 @@
 * ``live_latency``: sequential live intents; publish → the gateway's OrderPlaced seen on the
   order-events stream (the exchange acknowledged it).
 * ``paper_throughput``: a backlog of paper intents behind SIGSTOPped executors, released at
-  once; time until every one has its trade-log line.
+  once; time until every one has its trade-log line, and the executors' CPU seconds for it.
 * ``kill_to_last_order``: live intents streaming, the kill switch set; how long after it the
   sandbox still accepted an order (0 when none came after), per trial.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import statistics
@@ -130,6 +131,9 @@ async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any
             started = time.perf_counter()
             for proc in executors:
                 proc.send_signal(signal.SIGCONT)
+        cpu_before = [cpu_seconds(proc.pid) for proc in executors]
+        redis_pid = live.stack.redis_proc.pid if live.stack.redis_proc is not None else None
+        redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
         done = 0
         deadline = time.monotonic() + max(60.0, n / 25)  # drained in full, so runs don't mix
         while done < n and time.monotonic() < deadline:
@@ -138,11 +142,24 @@ async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any
             tick(now - done)
             done = now
         took = time.perf_counter() - started
+        cpu = sum(cpu_seconds(proc.pid) - b for proc, b in zip(executors, cpu_before, strict=True))
+        redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid else None
     finally:
         await bus.broker.stop()
         await bus.redis.aclose()
     return {"n": n, "logged": done, "seconds": round(took, 3),
-            "intents_per_s": round(done / took, 1), "executors": len(executors)}
+            "intents_per_s": round(done / took, 1), "executors": len(executors),
+            "executor_cpu_s": round(cpu, 3),
+            "cpu_s_per_1000": round(cpu / done * 1000, 3) if done else None,
+            "redis_cpu_s_per_1000": round(redis_cpu / done * 1000, 3)
+            if done and redis_cpu is not None else None}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def kill_to_last_order(live: LiveStack, user: str, api_key: str, trials: int,

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from collections.abc import Coroutine
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import redis
@@ -14,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from piggy import client, keys, ops, strategy
+from piggy import checks, client, keys, ops, strategy, tokens
 from piggy.stack import Ports, Stack
-from shared import tradelog
+from shared import redis_acl, tradelog
 from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
@@ -24,6 +25,7 @@ from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSe
 app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
 app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
+app.add_typer(tokens.app, name="token")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 console = Console()
@@ -31,17 +33,12 @@ T = TypeVar("T")
 
 
 def _usd(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise typer.BadParameter(f"{text!r} is not an amount in USD") from exc
-    if not value.is_finite() or value <= 0:
-        raise typer.BadParameter("the amount must be a positive number of USD")
-    return value
+    return checks.amount(text)
 
 
 def _redis_url() -> str:
-    return RedisSettings().redis_url
+    """With the ACL user's password when one is set: never print it, print ``redis_url``."""
+    return RedisSettings().url()
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -49,7 +46,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        console.print(f"[red]Redis unreachable at {_redis_url()}[/] ({type(exc).__name__}). "
+        console.print(f"[red]Redis unreachable at {RedisSettings().redis_url}[/] ({type(exc).__name__}). "
                       "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
         raise typer.Exit(1) from exc
 
@@ -89,7 +86,9 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
     stack = Stack(home=home, ports=Ports(api=ApiSettings().api_port), redis_url=env_url or None,
-                  say=lambda m: console.print(m, highlight=False))
+                  say=lambda m: console.print(m, highlight=False), acl=redis_settings.redis_acl,
+                  acl_passwords=redis_acl.configured_passwords(os.environ),
+                  redis_admin_url=redis_settings.url() if env_url else None)
     console.print("[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1)…")
     try:
         api = ApiSettings(home=home.resolve())
@@ -107,7 +106,7 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
         else:
             console.print(f"API token: in {api.token_file if api.api_token is None else 'PIGGY_API_TOKEN'}")
         if demo:
-            _demo_buy(stack.redis_url or "", exchange)
+            _demo_buy(stack.operator_url(), exchange)
         if once:
             return
         console.print("running; Ctrl-C stops everything")
@@ -148,19 +147,24 @@ def demo(once: bool = typer.Option(False, "--once", help="run the demo once and 
 @app.command("test-buy")
 def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              symbol: str = typer.Option("", help="default: the exchange's BTC pair"),
-             user: str = typer.Option("demo", "--user"), exchange: str = EXCHANGE_OPTION,
+             user: str = typer.Option("demo", "--user", callback=checks.user),
+             exchange: str = typer.Option(DEFAULT_EXCHANGE, callback=checks.exchange),
              accept_minimum: bool = typer.Option(
                  False, "--accept-minimum",
                  help="when the amount is below the exchange's minimum, buy that minimum"),
-             timeout: float = typer.Option(20.0, help="seconds to wait for the outcome")) -> None:
+             timeout: float = typer.Option(20.0, help="seconds to wait for the outcome"),
+             live: bool = typer.Option(False, "--live", help="LIVE or nothing (through the API): "
+                                       "exit 2 naming every closed gate instead of a paper fill")) -> None:
     """Publish a test-buy intent and wait for its outcome.
 
     Before anything is sent the API is asked for the exchange's smallest accepted amount; when
     the amount is below it, that minimum is shown and only bought with --accept-minimum (or a
     yes at the prompt)."""
     amount = _usd(usd)
-    symbol = symbol or TEST_SYMBOLS[exchange]
+    symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
     amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
+    if live:
+        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, console))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                             exchange=exchange, timeout_s=timeout))
     console.print(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
@@ -191,7 +195,7 @@ def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: b
 
 
 @app.command()
-def trades(user: str | None = typer.Option(None, "--user"), limit: int = typer.Option(20, min=1),
+def trades(user: str | None = typer.Option(None, "--user", callback=checks.user), limit: int = typer.Option(20, min=1),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the trade log, newest first."""
     lines = _run(ops.trades(_redis_url(), user, limit))
@@ -254,7 +258,7 @@ def _print_status(body: dict[str, object]) -> None:
 
 
 @live_app.command("arm")
-def live_arm(user: str = typer.Option(..., "--user"), exchange: str = EXCHANGE_OPTION,
+def live_arm(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = EXCHANGE_OPTION,
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one")) -> None:
     """Arm live trading for a user: only when every other gate is open."""
@@ -265,19 +269,19 @@ def live_arm(user: str = typer.Option(..., "--user"), exchange: str = EXCHANGE_O
 
 
 @live_app.command("disarm")
-def live_disarm(user: str = typer.Option(..., "--user")) -> None:
+def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user)) -> None:
     """Disarm live trading for a user (always works)."""
     _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}))
 
 
 @live_app.command("status")
-def live_status(user: str = typer.Option(..., "--user"), exchange: str = EXCHANGE_OPTION) -> None:
+def live_status(user: str = typer.Option(..., "--user", callback=checks.user), exchange: str = EXCHANGE_OPTION) -> None:
     """Every gate, open or closed, with its reason."""
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
 
 
 @app.command("sandbox-key")
-def sandbox_key(user: str = typer.Option("demo", "--user"),
+def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user),
                 usdt: str = typer.Option("1000", "--funds", "--usdt",
                                          help="starting balance in the test pair's quote currency"),
                 exchange: str = EXCHANGE_OPTION,
@@ -297,7 +301,7 @@ def sandbox_key(user: str = typer.Option("demo", "--user"),
     except Exception as exc:
         console.print(f"[red]sandbox unreachable at {url}: {type(exc).__name__}[/]")
         raise typer.Exit(1) from exc
-    body = client.call("POST", "/api/credentials", json={
+    body = client.call("POST", "/api/credentials", answers=frozenset({422, 503}), json={
         "userId": user, "exchange": exchange, "apiKey": key["api_key"], "apiSecret": key["secret"]})
     console.print(f"sandbox key {body.get('apiKeyMasked') or key['api_key'][:4] + '…'} saved for {user}: "
                   f"status {body.get('status')}, canTrade {body.get('canTrade')}"

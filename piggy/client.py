@@ -23,8 +23,9 @@ def api_token(settings: ApiSettings) -> str:
 
 
 def call(method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-         timeout: float = 30.0) -> Any:
-    """One API call; prints a clear message and exits 1 when the API can't be reached."""
+         timeout: float = 30.0, answers: frozenset[int] = frozenset()) -> Any:
+    """One API call; prints a clear message and exits 1 when the API can't be reached.
+    A status in ``answers`` (e.g. 422 for refused keys) returns its body like a success."""
     settings = ApiSettings()
     try:
         resp = httpx.request(method, api_base(settings) + path, json=json, params=params,
@@ -40,7 +41,7 @@ def call(method: str, path: str, *, json: Any = None, params: dict[str, Any] | N
         body = resp.json()
     except ValueError:
         body = {"detail": resp.text}
-    if resp.status_code >= 400:
+    if resp.status_code >= 400 and resp.status_code not in answers:
         typer.secho(f"API error {resp.status_code}: {body.get('detail', body) if isinstance(body, dict) else body}",
                     fg="red", err=True)
         raise typer.Exit(1)

@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
+from piggy import checks
 from piggy.client import call
-from shared.exchanges import EXCHANGES
 
 app = typer.Typer(help="Exchange API keys: save (encrypted), validate, status, delete.", no_args_is_help=True)
 
@@ -52,17 +52,12 @@ def _show(body: dict[str, Any]) -> None:
         typer.echo(f"  {body['message']}")
 
 
-def _check_exchange(value: str) -> str:
-    if value not in EXCHANGES:
-        raise typer.BadParameter(f"one of {', '.join(EXCHANGES)}")
-    return value
-
-
 @app.command("set")
 def set_keys(
     api_key: str = typer.Option(..., "--api-key", help="the exchange API key (not the secret)"),
-    user: str | None = typer.Option(None, "--user", help="user id; generated when omitted"),
-    exchange: str = typer.Option("binanceus", "--exchange", callback=_check_exchange),
+    user: str | None = typer.Option(None, "--user", help="user id; generated when omitted",
+                                      callback=checks.user),
+    exchange: str = typer.Option("binanceus", "--exchange", callback=checks.exchange),
     secret_stdin: bool = typer.Option(False, "--secret-stdin",
                                       help="read the secret from the first line of stdin"),
 ) -> None:
@@ -71,15 +66,15 @@ def set_keys(
     body: dict[str, Any] = {"exchange": exchange, "apiKey": api_key, "apiSecret": secret}
     if user:
         body["userId"] = user
-    result = call("POST", "/api/credentials", json=body)
+    result = call("POST", "/api/credentials", json=body, answers=frozenset({422, 503}))
     _show(result)
     if result.get("status") not in ("validated", "pending"):
         raise typer.Exit(2)
 
 
 @app.command("status")
-def status(user: str = typer.Option(..., "--user"),
-           exchange: str | None = typer.Option(None, "--exchange")) -> None:
+def status(user: str = typer.Option(..., "--user", callback=checks.user),
+           exchange: str | None = typer.Option(None, "--exchange", callback=checks.exchange)) -> None:
     """Validation status and masked key (never the secret)."""
     params = {"exchange": exchange} if exchange else None
     result = call("GET", f"/api/credentials/{user}", params=params)
@@ -88,8 +83,8 @@ def status(user: str = typer.Option(..., "--user"),
 
 
 @app.command("delete")
-def delete(user: str = typer.Option(..., "--user"),
-           exchange: str | None = typer.Option(None, "--exchange")) -> None:
+def delete(user: str = typer.Option(..., "--user", callback=checks.user),
+           exchange: str | None = typer.Option(None, "--exchange", callback=checks.exchange)) -> None:
     """Remove the stored key; live trading for the user is disarmed."""
     params = {"exchange": exchange} if exchange else None
     result = call("DELETE", f"/api/credentials/{user}", params=params)

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from shared import state, streams, tradelog
 from shared.bus import Bus
+
+PRICE_WAIT_S = 10.0
 from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
 
 
@@ -19,6 +21,7 @@ async def test_buy(redis_url: str, *, user_id: str, symbol: str, usd: Decimal, e
     bus = Bus(redis_url, "cli")
     await bus.broker.connect()
     try:
+        await wait_price(bus, exchange, symbol, min(timeout_s, PRICE_WAIT_S))
         fields = {"intent_id": intent_id} if intent_id else {}
         intent = OrderIntent(user_id=user_id, symbol=symbol, amount_usd=usd, exchange=exchange,
                              side=side, source=source, **fields)
@@ -27,6 +30,18 @@ async def test_buy(redis_url: str, *, user_id: str, symbol: str, usd: Decimal, e
     finally:
         await bus.broker.stop()
         await bus.redis.aclose()
+
+
+async def wait_price(bus: Bus, exchange: str, symbol: str, timeout_s: float) -> bool:
+    """Right after start-up the gateway may not have fetched a ticker yet, and the executor
+    fills paper only at a real price: wait (bounded) for one. False: still none (the intent
+    is then rejected, saying so)."""
+    deadline = time.monotonic() + timeout_s
+    while await state.last_price(bus.redis, exchange, symbol) is None:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
 async def wait_outcome(bus: Bus, intent_id: str, timeout_s: float) -> TradeLogged | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from piggy import ops
 from piggy.embedded_redis import start_redis
-from shared import streams
+from shared import redis_acl, streams
 from shared.events import ServiceRestarted
+from shared.settings import with_credentials
 
 MAX_RESTARTS = 3
 
@@ -80,6 +83,11 @@ class Stack:
     say: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
     redis_proc: subprocess.Popen[bytes] | None = None
+    # One Redis ACL user per service (shared/redis_acl.py). ``acl_passwords`` may name any of
+    # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run.
+    acl: bool = False
+    acl_passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    redis_admin_url: str | None = field(default=None, repr=False)
 
     @property
     def logs(self) -> Path:
@@ -108,6 +116,8 @@ class Stack:
             self.say(f"redis       started (pid {self.redis_proc.pid}) at {self.redis_url}")
         else:
             self.say(f"redis       using PIGGY_REDIS_URL {self.redis_url}")
+        if self.acl:
+            self._lock_down_redis()
         self.children = self._plan()
         for child in self.children:
             child.start()
@@ -116,8 +126,49 @@ class Stack:
         self._wait_healthy(began + timeout)
         return time.monotonic() - began
 
+    def _lock_down_redis(self) -> None:
+        """Create the service users; on a Redis this stack started, also switch the
+        password-less default user off (an external Redis is the operator's to lock)."""
+        import redis
+
+        names = (*redis_acl.SERVICES, redis_acl.OPERATOR)
+        generated_operator = not self.acl_passwords.get(redis_acl.OPERATOR)
+        self.acl_passwords = {n: self.acl_passwords.get(n) or secrets.token_urlsafe(24) for n in names}
+        direct = self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
+        users = redis_acl.users(self.acl_passwords, direct_route=direct)
+        client = redis.Redis.from_url(self.redis_admin_url or self.redis_url or "")
+        try:
+            redis_acl.apply(client, users, default_off=self.redis_proc is not None)
+        finally:
+            client.close()
+        self.say(f"redis       ACL users {', '.join(names)}"
+                 + ("; default user off" if self.redis_proc is not None else ""))
+        if generated_operator:
+            path = self.home / "redis-operator-password"
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.acl_passwords[redis_acl.OPERATOR])
+            self.say(f"redis       operator password (for the CLI) in {path}: "
+                     "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
+
+    def operator_url(self) -> str:
+        """The Redis URL with the operator's credentials (in memory only; never print it)."""
+        if not self.acl:
+            return self.redis_url or ""
+        return with_credentials(self.redis_url or "", redis_acl.OPERATOR,
+                                SecretStr(self.acl_passwords[redis_acl.OPERATOR]))
+
+    def redis_env(self, user: str) -> dict[str, str]:
+        """PIGGY_REDIS_USERNAME/PASSWORD of ``user`` under ACLs (else nothing)."""
+        if not self.acl:
+            return {}
+        return {"PIGGY_REDIS_USERNAME": user, "PIGGY_REDIS_PASSWORD": self.acl_passwords[user]}
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        for inherited in ("PIGGY_REDIS_USERNAME", "PIGGY_REDIS_PASSWORD"):
+            env.pop(inherited, None)  # each child gets its own user (or none), never the operator's
         env.update({"PIGGY_REDIS_URL": self.redis_url or "", "PIGGY_HOME": str(self.home),
                     "PIGGY_API_PORT": str(self.ports.api), "PYTHONUNBUFFERED": "1"})
         if self.sandbox:  # the sandbox serves every exchange, each under /<name>
@@ -144,6 +195,8 @@ class Stack:
                 self.say("dashboard   skipped: streamlit is not installed (pip install -e .)")
                 continue
             env = self.env() | {"PIGGY_HEALTH_PORT": str(port)}
+            if name in redis_acl.SERVICES:
+                env |= self.redis_env(name)
             argv = [py, "-m", module]
             if name == "sandbox":
                 argv += ["--port", str(port), "--seed", env.get("PIGGY_SANDBOX_SEED", "1")]
@@ -200,7 +253,7 @@ class Stack:
         event = ServiceRestarted(service=child.name, exit_code=code, restarts=child.restarts,
                                  max_restarts=MAX_RESTARTS, gave_up=gave_up)
         try:
-            asyncio.run(ops.publish(self.redis_url or "", event, streams.CONTROL))
+            asyncio.run(ops.publish(self.operator_url(), event, streams.CONTROL))
         except Exception as exc:  # noqa: BLE001 - the restart matters more than its notice
             self.say(f"restart of {child.name} not announced: {type(exc).__name__}")
 

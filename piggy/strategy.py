@@ -22,7 +22,7 @@ app = typer.Typer(help="Strategies: list, start, stop, status, backtest.", no_ar
 
 
 async def _with_store(fn: Any) -> Any:
-    redis = aredis.from_url(RedisSettings().redis_url, decode_responses=True)
+    redis = aredis.from_url(RedisSettings().url(), decode_responses=True)
     try:
         return await fn(StrategyStore(redis))
     except aredis.RedisError as exc:

@@ -3,7 +3,8 @@
 Every consumer joins a group under a name unique to its process, so replicas share a
 stream. A second subscriber in the same group claims entries left pending by a dead
 consumer (XAUTOCLAIM after ``claim_idle_ms``). An entry that is not valid JSON or does not
-match its schema, or that failed ``max_deliveries`` times, goes to the dead-letter stream
+match its schema (the consumer's, or one its handler checks and raises ``ValidationError``
+for: first sight), or that failed ``max_deliveries`` times, goes to the dead-letter stream
 with its reason and is acked, so a bad entry never becomes a crash loop.
 """
 from __future__ import annotations
@@ -12,15 +13,19 @@ import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aredis
+from faststream import AckPolicy
+from faststream.exceptions import AckMessage
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 from faststream.redis.parser import BinaryMessageFormatV1
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -33,8 +38,34 @@ log = logging.getLogger("piggy.bus")
 Handler = Callable[[Any], Awaitable[Any]]
 
 READ_COUNT = 16  # entries per XREADGROUP: a few ms of work, far below any claim idle time
+# How long one XREADGROUP waits for new entries (BLOCK). An entry that arrives wakes it at
+# once, so this adds no latency; it only sets how often an idle subscriber asks (faststream's
+# default, 100 ms, is 10 round trips a second per subscriber for nothing).
+READ_BLOCK_MS = 1000
 
 _delivery: ContextVar[int] = ContextVar("piggy_delivery", default=1)
+# The entry (or batch) being handled, set by the decoders right before the handler runs.
+_message: ContextVar[Any] = ContextVar("piggy_message")
+_batch: ContextVar[Batch] = ContextVar("piggy_batch")
+
+
+@dataclass
+class Batch:
+    """Entries read together: the valid ones as (entry id, event), the rest as (entry id,
+    raw body, reason) to be dead-lettered. ``deliveries`` > 1 means a claimed redelivery."""
+
+    stream: str
+    group: str
+    events: list[tuple[str, Any]]
+    bad: list[tuple[str, bytes | str, str]] = field(default_factory=list)
+    deliveries: int = 1
+
+    @property
+    def ack_ids(self) -> list[str]:
+        return [i for i, _ in self.events] + [i for i, _, _ in self.bad]
+
+
+BatchHandler = Callable[[Batch], Awaitable[None]]
 
 
 def delivery_count() -> int:
@@ -90,37 +121,28 @@ class Bus:
         max_deliveries: int = 5,
         claim_idle_ms: int | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler(event)`` for ``stream`` in ``group``, with claiming and DLQ."""
+        """Register ``handler(event)`` for ``stream`` in ``group``, with claiming and DLQ.
+
+        The subscriber's function takes the event typed as ``schema`` (so the AsyncAPI
+        document shows its payload); ``_guarded_decoder`` decodes and validates each entry
+        and dead-letters what it can't handle before the handler sees it."""
 
         def register(handler: Handler) -> Handler:
             self._groups.add((stream, group))
-            validator = adapter(schema)
+            failures = _failures_key(stream, group)
 
-            async def run(msg: RedisStreamMessage, claimed: bool) -> Any:
-                entry_id = _entry_id(msg)
-                # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
-                # claimed entry needs its count from the pending list (one XPENDING round trip).
-                deliveries = await msg.get_delivery_count() if claimed else 1
-                if deliveries > max_deliveries:
-                    reason = await self.redis.hget(_failures_key(stream, group), entry_id)
-                    await self.dead_letter(stream, group, entry_id, msg.body,
-                                           f"failed {deliveries - 1} times: {reason or 'unknown'}")
-                    return None
-                try:
-                    body = await msg.decode()
-                    event = validator.validate_python(body)
-                except (ValidationError, ValueError, TypeError) as exc:
-                    await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
-                    return None
-                _delivery.set(max(deliveries, 1))
+            async def call(event: Any) -> Any:
                 try:
                     result = await handler(event)
+                except ValidationError as exc:  # a schema the handler checks itself: retrying
+                    await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                    return None  # can never succeed, so dead-lettered on first sight
                 except Exception as exc:
-                    await self.redis.hset(_failures_key(stream, group), entry_id,
+                    await self.redis.hset(failures, _entry_id(_message.get()),
                                           f"{type(exc).__name__}: {exc}"[:500])
                     raise
-                if deliveries > 1:
-                    await self.redis.hdel(_failures_key(stream, group), entry_id)
+                if delivery_count() > 1:
+                    await self.redis.hdel(failures, _entry_id(_message.get()))
                 return result
 
             idle_ms = claim_idle_ms or self.claim_idle_ms
@@ -129,25 +151,113 @@ class Bus:
             # in another replica) while this consumer still works through it.
             # The claimer looks a few times per idle period, not every 100 ms: an idle service
             # then makes a few Redis calls a second instead of dozens.
-            sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT)
+            sub = StreamSub(stream, group=group, consumer=self.consumer, max_records=READ_COUNT,
+                            polling_interval=READ_BLOCK_MS)
             claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=idle_ms,
                                 polling_interval=max(100, idle_ms // 5))
-
-            async def entry(msg: RedisStreamMessage) -> Any:
-                return await run(msg, claimed=False)
-
-            async def claimed_entry(msg: RedisStreamMessage) -> Any:
-                return await run(msg, claimed=True)
-
-            entry.__name__ = f"{handler.__name__}"
-            claimed_entry.__name__ = f"{handler.__name__}_claimed"
-            self.broker.subscriber(stream=sub, title=f"{stream}:{group}",
-                                   parser=tolerant_parse)(entry)
-            self.broker.subscriber(stream=claimer, title=f"{stream}:{group}:claim",
-                                   parser=tolerant_parse)(claimed_entry)
+            for stream_sub, claimed, suffix in ((sub, False, ""), (claimer, True, ":claim")):
+                entry = _typed(call, schema, f"{handler.__name__}{'_claimed' if claimed else ''}",
+                               handler.__doc__)
+                self.broker.subscriber(
+                    stream=stream_sub, title=f"{stream}:{group}{suffix}", parser=tolerant_parse,
+                    decoder=self._guarded_decoder(stream, group, adapter(schema), claimed,
+                                                  max_deliveries),
+                )(entry)
             return handler
 
         return register
+
+    def _guarded_decoder(self, stream: str, group: str, validator: TypeAdapter[Any],
+                         claimed: bool, max_deliveries: int) -> Callable[..., Awaitable[Any]]:
+        """faststream's decoder plus the checks every entry passes before its handler: too
+        many deliveries, a body that is not JSON (or not UTF-8), a schema mismatch or an
+        unknown major version → dead-lettered with the reason and acked (``AckMessage``),
+        on the first delivery. Returns the validated event."""
+
+        async def decode(msg: RedisStreamMessage, original: Callable[[Any], Awaitable[Any]]) -> Any:
+            if getattr(msg, "_piggy_dead", False):  # decoded twice (a middleware looked first)
+                raise AckMessage
+            entry_id = _entry_id(msg)
+            # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
+            # claimed entry needs its count from the pending list (one XPENDING round trip).
+            deliveries = await msg.get_delivery_count() if claimed else 1
+            if deliveries > max_deliveries:
+                reason = await self.redis.hget(_failures_key(stream, group), entry_id)
+                await self.dead_letter(stream, group, entry_id, msg.body,
+                                       f"failed {deliveries - 1} times: {reason or 'unknown'}")
+                msg._piggy_dead = True  # type: ignore[attr-defined]
+                raise AckMessage
+            try:
+                event = validator.validate_python(await original(msg))
+            except Exception as exc:  # noqa: BLE001 - whatever decoding raises, dead-letter it
+                await self.dead_letter(stream, group, entry_id, msg.body, _describe(exc))
+                msg._piggy_dead = True  # type: ignore[attr-defined]
+                raise AckMessage from None
+            _delivery.set(max(deliveries, 1))
+            _message.set(msg)
+            return event
+
+        return decode
+
+    def consume_batch(
+        self,
+        stream: str,
+        group: str,
+        schema: Any,
+        *,
+        max_records: int = 64,
+        max_deliveries: int = 5,
+        claim_idle_ms: int | None = None,
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Register ``handler(batch)`` for ``stream`` in ``group``: up to ``max_records``
+        entries per read, decoded and validated one by one (``Batch.bad`` holds those that
+        failed, with the reason). Nothing is acked for the handler: it acks the batch itself,
+        in the same Redis call as its effects (``Batch.ack_ids``). An entry left pending (its
+        consumer died, or the handler raised) is claimed after ``claim_idle_ms`` and handled
+        alone, as a batch of one; past ``max_deliveries`` it is dead-lettered alone."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            self._groups.add((stream, group))
+            validator = adapter(schema)
+            idle_ms = claim_idle_ms or self.claim_idle_ms
+            sub = StreamSub(stream, group=group, consumer=self.consumer, batch=True,
+                            max_records=max_records, polling_interval=READ_BLOCK_MS)
+
+            async def on_batch(_events: list[Any]) -> None:
+                await handler(_batch.get())
+
+            async def on_claimed(event: Any) -> None:
+                await handler(Batch(stream, group, [(_entry_id(_message.get()), event)], [],
+                                    delivery_count()))
+
+            self.broker.subscriber(
+                stream=sub, title=f"{stream}:{group}", parser=_batch_parse,
+                decoder=_batch_decoder(stream, group, validator), ack_policy=AckPolicy.MANUAL,
+            )(_typed(on_batch, list[schema], handler.__name__, handler.__doc__))
+            claimer = StreamSub(stream, group=group, consumer=self.consumer, min_idle_time=idle_ms,
+                                polling_interval=max(100, idle_ms // 5))
+            self.broker.subscriber(
+                stream=claimer, title=f"{stream}:{group}:claim", parser=tolerant_parse,
+                decoder=self._guarded_decoder(stream, group, validator, True, max_deliveries),
+            )(_typed(on_claimed, schema, f"{handler.__name__}_claimed", handler.__doc__))
+            return handler
+
+        return register
+
+    async def settle(self, batch: Batch) -> None:
+        """Dead-letter a batch's bad entries and ack the whole batch, in one round trip (for
+        handlers whose effects are not Redis writes of their own)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id, body, reason in batch.bad:
+                log.warning("dead-lettered %s entry %s (%s): %s", batch.stream, entry_id,
+                            batch.group, reason)
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                pipe.xadd(streams.DEAD_LETTER, {"__data__": frame(DeadLetter(
+                    stream=batch.stream, group=batch.group, entry_id=entry_id, reason=reason,
+                    body=text[:2000]))}, maxlen=streams.maxlen(streams.DEAD_LETTER))
+            if batch.ack_ids and batch.group:
+                pipe.xack(batch.stream, batch.group, *batch.ack_ids)
+            await pipe.execute()
 
     async def dead_letter(self, stream: str, group: str, entry_id: str, body: bytes | str,
                           reason: str) -> None:
@@ -192,6 +302,78 @@ async def tolerant_parse(msg: Any, original: Callable[[Any], Awaitable[Any]]) ->
                  if isinstance(fields, dict) else repr(fields)[:500])
         text = f"unparseable entry ({type(exc).__name__}): {shown!r}"[:2000]
         return await original({**msg, "data": {b"__data__": text.encode("utf-8", "replace")}})
+
+
+_FRAME_HEAD = BinaryMessageFormatV1.IDENTITY_HEADER + struct.pack(">H", 1)  # format version 1
+
+
+def frame(event: BaseModel, body: str | None = None) -> bytes:
+    """An event encoded as faststream's binary message format (the ``__data__`` field of an
+    entry, what ``Bus.publish`` writes), for writes that go out inside a Lua script: the
+    JSON body (``body`` when already dumped), its correlation id and content type."""
+    cid = str(getattr(event, "correlation_id", "") or "").encode()
+    headers = b"".join(struct.pack(">H", len(v)) + v for v in (
+        b"correlation_id", cid, b"content-type", b"application/json"))
+    headers_start = len(_FRAME_HEAD) + 8
+    return (_FRAME_HEAD + struct.pack(">IIH", headers_start, headers_start + 2 + len(headers), 2)
+            + headers + (body if body is not None else event.model_dump_json()).encode())
+
+
+def _typed(fn: Callable[[Any], Awaitable[Any]], annotation: Any, name: str,
+           doc: str | None) -> Callable[[Any], Awaitable[Any]]:
+    """``fn`` as a subscriber function whose one parameter is typed ``annotation``: that is
+    what faststream's AsyncAPI document shows as the payload. The decoders hand it events
+    that are already validated, so the type check costs an isinstance."""
+
+    async def entry(event: Any) -> Any:
+        return await fn(event)
+
+    entry.__annotations__ = {"event": annotation}
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = doc
+    return entry
+
+
+async def _batch_parse(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """faststream's batch message without faststream parsing the entries (one bad entry
+    would fail the whole batch there); ``_batch_decoder`` reads them one by one."""
+    parsed = await original({**msg, "data": []})
+    parsed.raw_message = msg
+    return parsed
+
+
+def _batch_decoder(stream: str, group: str,
+                   validator: TypeAdapter[Any]) -> Callable[..., Awaitable[Any]]:
+    async def decode(msg: Any, _original: Callable[[Any], Awaitable[Any]]) -> list[Any]:
+        raw = msg.raw_message
+        batch = Batch(stream, group, [])
+        for entry_id, fields in zip(raw.get("message_ids") or [], raw.get("data") or [],
+                                    strict=False):
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            try:
+                batch.events.append((eid, validator.validate_python(_body(fields))))
+            except Exception as exc:  # noqa: BLE001 - whatever decoding raises, dead-letter it
+                batch.bad.append((eid, _raw_body(fields), _describe(exc)))
+        _batch.set(batch)
+        return [event for _, event in batch.events]
+
+    return decode
+
+
+def _body(fields: dict[Any, Any]) -> Any:
+    """One entry's JSON body, strictly: not JSON or not UTF-8 raises."""
+    data = fields.get(b"__data__")
+    if data is None:
+        raise ValueError(f"not a faststream entry (fields {sorted(_text(k) for k in fields)[:5]})")
+    body, _headers = BinaryMessageFormatV1.parse(data)
+    return json.loads(body.decode("utf-8"))
+
+
+def _raw_body(fields: dict[Any, Any]) -> bytes | str:
+    data = fields.get(b"__data__")
+    if isinstance(data, bytes):
+        return BinaryMessageFormatV1.parse(data)[0]
+    return repr({_text(k): _text(v)[:200] for k, v in fields.items()})
 
 
 def _entry_id(msg: RedisStreamMessage) -> str:

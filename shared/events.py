@@ -11,10 +11,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, field_validator
+
+from shared.types import Amount, Exchange, Symbol, UserId
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 SCHEMA_VERSION = 1
+KNOWN_MAJOR_VERSIONS = frozenset({1})  # an event of any other major version is not understood
 
 
 def new_id() -> str:
@@ -46,6 +49,16 @@ class Event(BaseModel):
     ts: datetime = Field(default_factory=utcnow)
     correlation_id: str = Field(default_factory=new_id)
 
+    @field_validator("version")
+    @classmethod
+    def _known_major(cls, v: int) -> int:
+        """A major version this code does not know may mean anything: refuse it (the bus
+        dead-letters it with this reason) rather than act on a guess."""
+        if v not in KNOWN_MAJOR_VERSIONS:
+            known = ", ".join(str(k) for k in sorted(KNOWN_MAJOR_VERSIONS))
+            raise ValueError(f"unsupported major version {v} (this service knows {known})")
+        return v
+
 
 # ---- orders -------------------------------------------------------------------------------
 
@@ -53,12 +66,13 @@ class Event(BaseModel):
 class OrderIntent(Event):
     type: Literal["OrderIntent"] = "OrderIntent"
     intent_id: str = Field(default_factory=new_id, min_length=1, max_length=64)
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
-    symbol: str = Field(min_length=3, max_length=32)
+    user_id: UserId
+    exchange: Exchange = "binanceus"
+    symbol: Symbol
     side: Side = Side.BUY
-    amount_usd: Money = Field(gt=0)
+    amount_usd: Amount
     source: str = Field(default="api", max_length=64)
+    live_only: bool = False  # live or rejected, never a paper fill (POST /api/trade mode=live)
 
 
 class IntentAccepted(Event):
@@ -83,11 +97,11 @@ class OrderRequested(Event):
     type: Literal["OrderRequested"] = "OrderRequested"
     intent_id: str
     client_order_id: str
-    user_id: str
-    exchange: str
-    symbol: str
+    user_id: UserId
+    exchange: Exchange
+    symbol: Symbol
     side: Side
-    amount_usd: Money
+    amount_usd: Amount
     live: bool = False
     requested_by: str = ""
     # the user's trade bounds: a quote order the exchange would round below ``min_usd`` is
@@ -139,6 +153,28 @@ class OrderRejected(Event):
     symbol_id: str = ""
 
 
+class TradeStatus(StrEnum):
+    """The status word of a trade-log line (the wire values are the earlier free-text ones)."""
+
+    FILLED = "filled"
+    OPEN = "open"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    DISARMED = "disarmed"  # a note line: live was switched off, with the reason
+
+    @classmethod
+    def from_exchange(cls, status: str) -> TradeStatus:
+        """A ccxt order status as a trade status (``closed`` = filled)."""
+        if status == "closed":
+            return cls.FILLED
+        try:
+            return cls(status)
+        except ValueError:
+            return cls.UNKNOWN
+
+
 class TradeLogged(Event):
     """One line of the trade log: the final outcome of one intent."""
 
@@ -150,7 +186,7 @@ class TradeLogged(Event):
     side: Side
     amount_usd: Money
     mode: Mode
-    status: str
+    status: TradeStatus
     order_id: str = ""
     client_order_id: str = ""
     price: Money | None = None
@@ -189,8 +225,8 @@ class QueryBalance(Event):
     gateway with a ``BalanceReport``."""
 
     type: Literal["QueryBalance"] = "QueryBalance"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
 
 
 class AssetBalance(BaseModel):
@@ -215,16 +251,16 @@ class BalanceReport(BaseModel):
 
 class CredentialsSubmitted(Event):
     type: Literal["CredentialsSubmitted"] = "CredentialsSubmitted"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     vault_ref: str
     api_key_masked: str
 
 
 class CredentialsValidated(Event):
     type: Literal["CredentialsValidated"] = "CredentialsValidated"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     can_trade: bool
     can_withdraw: bool
     warning: str = ""
@@ -232,16 +268,16 @@ class CredentialsValidated(Event):
 
 class CredentialsRejected(Event):
     type: Literal["CredentialsRejected"] = "CredentialsRejected"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     reason_code: str
     reason: str
 
 
 class CredentialsRevoked(Event):
     type: Literal["CredentialsRevoked"] = "CredentialsRevoked"
-    user_id: str
-    exchange: str
+    user_id: UserId
+    exchange: Exchange
     reason: str
 
 
@@ -300,22 +336,22 @@ class ArmLive(Event):
     """The confirm token travels hashed (sha256 hex), never as typed."""
 
     type: Literal["ArmLive"] = "ArmLive"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
     confirm_token_sha256: str = ""
 
 
 class DisarmLive(Event):
     type: Literal["DisarmLive"] = "DisarmLive"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"  # whose gates the answer shows
+    user_id: UserId
+    exchange: Exchange = "binanceus"  # whose gates the answer shows
     reason: str = "operator disarmed"
 
 
 class QueryLive(Event):
     type: Literal["QueryLive"] = "QueryLive"
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
+    user_id: UserId
+    exchange: Exchange = "binanceus"
 
 
 ExecutorCommand = Annotated[ArmLive | DisarmLive | QueryLive, Field(discriminator="type")]

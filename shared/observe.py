@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,6 +21,7 @@ from fastapi.responses import Response
 from faststream import BaseMiddleware
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from shared import logs
 from shared.metrics import Metrics
@@ -30,7 +33,31 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
                                                                         default=None)
 
 
+_READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
+         "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade")
+
+
+def _plain(body: Any) -> Any:
+    """The bus's decoders hand over validated events (a batch: a list of them); the metrics
+    and log context read plain bodies — the fields they read, not a full model dump (this
+    runs for every consumed event)."""
+    if isinstance(body, BaseModel):
+        out: dict[str, Any] = {}
+        fields = type(body).model_fields  # getattr of a missing name is slow on a model
+        for name in _READ:
+            value = getattr(body, name) if name in fields else None
+            if value is not None:
+                out[name] = value.isoformat() if isinstance(value, datetime) else (
+                    value.value if isinstance(value, Enum) else value)
+        return out
+    if isinstance(body, list):
+        return [_plain(b) for b in body]
+    return body
+
+
 def _kind(body: Any) -> str:
+    if isinstance(body, list):
+        return f"batch of {len(body)}"
     if isinstance(body, Mapping):
         return str(body.get("type") or ("DeadLetter" if "entry_id" in body else "message"))
     return "message"
@@ -61,10 +88,11 @@ class _Scope(BaseMiddleware):  # type: ignore[type-arg]
         raw = msg.raw_message if isinstance(msg.raw_message, Mapping) else {}
         stream = str(raw.get("channel") or "?")
         try:
-            body = await msg.decode()
+            body = _plain(await msg.decode())
         except Exception:  # noqa: BLE001 - the bus dead-letters what can't be decoded
             body = None
-        self.metrics.on_consumed(stream, body)
+        for item in body if isinstance(body, list) else [body]:  # a batch: each event
+            self.metrics.on_consumed(stream, item)
         kind, started = _kind(body), time.monotonic()
         token = _handling.set((body if isinstance(body, Mapping) else {}, started))
         try:
@@ -76,9 +104,15 @@ class _Scope(BaseMiddleware):  # type: ignore[type-arg]
                                 (time.monotonic() - started) * 1000, type(exc).__name__,
                                 str(exc)[:200])
                     raise
-                if kind not in QUIET_TYPES:
-                    log.info("handled %s from %s in %.1f ms", kind, stream,
-                             (time.monotonic() - started) * 1000)
+                took_ms = (time.monotonic() - started) * 1000
+                if isinstance(body, list):  # a batch: one line per event, with its ids
+                    if log.isEnabledFor(logging.INFO):
+                        for item in body:
+                            with logs.bind_event(item):
+                                log.info("handled %s from %s (batch of %d) in %.1f ms",
+                                         _kind(item), stream, len(body), took_ms)
+                elif kind not in QUIET_TYPES:
+                    log.info("handled %s from %s in %.1f ms", kind, stream, took_ms)
                 return result
         finally:
             _handling.reset(token)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,8 +29,43 @@ def _config(prefix: str = "PIGGY_") -> SettingsConfigDict:
 
 
 class RedisSettings(BaseSettings):
+    """Where Redis is and who this process is there. ``redis_username``/``redis_password``
+    (an ACL user, ``shared/redis_acl.py``) go into the URL only in memory (``url()``), so
+    the configured URL can be shown; ``rediss://`` is TLS (``redis_tls_ca_file`` to trust a
+    private CA)."""
+
     model_config = _config()
     redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_tls_ca_file: Path | None = None
+    redis_acl: bool = False  # the embedded stack: one ACL user per service (piggy/stack.py)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("PIGGY_REDIS_URL must start with redis://, rediss:// (TLS) or unix://")
+        return v
+
+    def url(self) -> str:
+        return with_credentials(self.redis_url, self.redis_username, self.redis_password,
+                                self.redis_tls_ca_file)
+
+
+def with_credentials(url: str, username: str | None, password: SecretStr | None,
+                     ca_file: Path | None = None) -> str:
+    """``url`` with the user and password (percent-encoded) and, for ``rediss://``, the CA
+    file as ``ssl_ca_certs`` (redis-py reads TLS options from the query string)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if password is not None:
+        user = quote(username or "default", safe="")
+        netloc = f"{user}:{quote(password.get_secret_value(), safe='')}@{netloc}"
+    query = parts.query
+    if ca_file is not None and parts.scheme == "rediss" and "ssl_ca_certs" not in query:
+        query = "&".join(q for q in (query, f"ssl_ca_certs={quote(str(ca_file))}") if q)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class HomeSettings(BaseSettings):
@@ -74,11 +110,12 @@ class ExchangeSettings(BaseSettings):
         return self
 
     def configured(self) -> tuple[str, ...]:
-        """Exchanges given a URL or testnet mode here; binanceus alone when none is."""
-        from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
+        """Exchanges given a URL or testnet mode here; every exchange when none is (the real
+        ones, each at its own URL)."""
+        from shared.exchanges import EXCHANGES
 
         named = tuple(e for e in EXCHANGES if self.base_url(e) or self.testnet(e))
-        return named or (DEFAULT_EXCHANGE,)
+        return named or EXCHANGES
 
 
 class VaultSettings(BaseSettings):
@@ -170,9 +207,10 @@ class ExecutorSettings(BaseSettings):
     max_trade_usd: Decimal = Decimal(100)
     daily_cap_usd: Decimal = Decimal(50)
     heartbeat_max_age_s: float = Field(default=5.0, gt=0)
-    fallback_price_usd: Decimal = Decimal(50000)
     direct_route: bool = False
     outcome_timeout_s: float = Field(default=15.0, gt=0)
+    reconcile_rounds: int = Field(default=10, ge=1)  # lookups of an unanswered order before "unknown"
+    batch_size: int = Field(default=64, ge=1, le=1000)  # intents read and written per Redis call
 
 
 class GatewaySettings(BaseSettings):

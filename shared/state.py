@@ -6,12 +6,15 @@ live-armed users, last prices. Updates replicas race on are single commands or L
 from __future__ import annotations
 
 import json
+import logging
 import time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aredis
+
+log = logging.getLogger("piggy.state")
 
 KILL = "piggy:kill"
 HEARTBEATS = "piggy:heartbeats:gateway"
@@ -65,8 +68,23 @@ async def set_credential_status(redis: aredis.Redis, user_id: str, exchange: str
 
 
 async def last_price(redis: aredis.Redis, exchange: str, symbol: str) -> Decimal | None:
+    """The last ticker price; None when there is none or what is stored is not a price."""
     raw = await redis.get(price_key(exchange, symbol))
-    return Decimal(raw) if raw else None
+    price = parse_price(raw)
+    if raw and price is None:
+        log.warning("ignored an invalid price under %s", price_key(exchange, symbol))
+    return price
+
+
+def parse_price(raw: str | bytes | None) -> Decimal | None:
+    """A stored price, or None when there is none or what is stored is not a positive price."""
+    if not raw:
+        return None
+    try:
+        price = Decimal(raw.decode() if isinstance(raw, bytes) else raw)
+    except (InvalidOperation, TypeError, ValueError, UnicodeDecodeError):
+        return None
+    return price if price.is_finite() and price > 0 else None
 
 
 async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:

@@ -44,3 +44,80 @@ STREAMS: dict[str, StreamSpec] = {
 
 def maxlen(stream: str) -> int:
     return STREAMS[stream].maxlen if stream in STREAMS else 100_000
+
+
+# ---- who may touch what (Redis ACL users, one per service; shared/redis_acl.py) -------------
+# Key families (glob patterns) next to the streams, so a new key is added in one place.
+KEY_KILL = "piggy:kill"
+KEY_HEARTBEATS = "piggy:heartbeats:*"
+KEY_ARMED = "piggy:live:armed"
+KEY_CREDSTATUS = "piggy:credstatus:*"
+KEY_PRICES = "piggy:price:*"
+KEY_VAULT = "piggy:vault:*"
+KEY_TOKENS = "piggy:tokens"
+KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
+KEY_GATEWAY = "piggy:gw:*"  # client order id markers
+KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
+KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
+KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
+
+
+# What every service reads for its /metrics at scrape time (shared/metrics.py).
+METRICS_READS = (KEY_KILL, KEY_ARMED)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one service may do in Redis. Streams: ``consume`` (consumer group: read, ack,
+    claim), ``publish`` (XADD only), ``read`` (range reads, no group). Keys: ``write`` (read
+    and write) and ``read`` patterns. ``replies``: bus request/reply (pub/sub reply channels)."""
+
+    consume: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()
+    read_streams: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    replies: bool = False
+
+
+ACCESS: dict[str, Access] = {
+    "gateway": Access(
+        consume=(ORDER_REQUESTS, BALANCES),
+        publish=(ORDER_EVENTS, TICKERS, HEALTH, INTENTS, CREDENTIALS, CONTROL, COMMANDS,
+                 DEAD_LETTER),
+        read_streams=(TRADES,),
+        write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
+               KEY_GATEWAY),
+        read=(KEY_TOKENS, KEY_ARMED),
+        replies=True,
+    ),
+    "executor": Access(
+        consume=(INTENTS, ORDER_EVENTS, CREDENTIALS, COMMANDS),
+        publish=(DECISIONS, ORDER_REQUESTS, TRADES, CONTROL, DEAD_LETTER),
+        read_streams=(TRADES,),
+        write=(KEY_ARMED, KEY_FAILURES, *KEY_EXECUTOR),
+        read=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES),
+        replies=True,
+    ),
+    "credentials": Access(
+        consume=(CREDENTIALS,),
+        publish=(CREDENTIALS, DEAD_LETTER),
+        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
+        read=(KEY_VAULT, *METRICS_READS),
+    ),
+    "strategy": Access(
+        consume=(TICKERS, TRADES),
+        publish=(INTENTS, DEAD_LETTER),
+        read_streams=(INTENTS,),
+        write=(KEY_FAILURES, *KEY_STRATEGY),
+        read=(KEY_PRICES, *METRICS_READS),
+    ),
+    "notifier": Access(
+        consume=(TRADES, CONTROL, CREDENTIALS, DEAD_LETTER),
+        publish=(DEAD_LETTER,),
+        write=(KEY_FAILURES,),
+        read=METRICS_READS,
+    ),
+}
+# The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
+DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))

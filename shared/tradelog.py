@@ -1,19 +1,32 @@
-"""Reading the trade log: the TradeLogged events on the trades stream, newest first."""
+"""Reading the trade log: the TradeLogged events on the trades stream, newest first.
+
+A line that does not match the schema (written by hand, by an older version, or damaged) is
+skipped and counted, and reported once per process in the log: one poison line must not make
+the whole log unreadable.
+"""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis.asyncio as aredis
+from pydantic import ValidationError
 from redis.client import NEVER_DECODE
 
 from shared import streams
 from shared.bus import decode_entry
 from shared.events import Mode, TradeLogged
 
+log = logging.getLogger("piggy.tradelog")
+REPORTED_MAX = 10_000
+_reported: set[str] = set()
+
 
 async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: str | None = None,
-               limit: int = 100, scan: int = 10_000) -> list[TradeLogged]:
-    """Newest-first trade log lines, filtered; reads at most ``scan`` entries back."""
+               limit: int = 100, scan: int = 10_000,
+               skipped: list[str] | None = None) -> list[TradeLogged]:
+    """Newest-first trade log lines, filtered; reads at most ``scan`` entries back. The ids of
+    invalid lines it passed over are appended to ``skipped`` when given."""
     out: list[TradeLogged] = []
     last = "+"
     remaining = scan
@@ -29,7 +42,12 @@ async def read(redis: aredis.Redis, *, user_id: str | None = None, intent_id: st
                 continue
             if intent_id and body.get("intent_id") != intent_id:
                 continue
-            out.append(TradeLogged.model_validate(body))
+            line = _valid(entry_id, body)
+            if line is None:
+                if skipped is not None:
+                    skipped.append(_text(entry_id))
+                continue
+            out.append(line)
             if len(out) >= limit:
                 break
         remaining -= len(batch)
@@ -42,6 +60,24 @@ async def xrevrange_raw(redis: aredis.Redis, stream: str, last: str, count: int)
     (faststream's entries are binary)."""
     return await redis.execute_command("XREVRANGE", stream, last, "-", "COUNT", count,
                                        **{NEVER_DECODE: True})
+
+
+def _valid(entry_id: Any, body: dict[str, Any]) -> TradeLogged | None:
+    try:
+        return TradeLogged.model_validate(body)
+    except ValidationError as exc:
+        eid = _text(entry_id)
+        if eid not in _reported and len(_reported) < REPORTED_MAX:
+            _reported.add(eid)
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            log.warning("trade log entry %s skipped: invalid (%s: %s; %d error(s))", eid, where,
+                        first["msg"], exc.error_count())
+        return None
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _num(value: Any) -> str:

@@ -28,7 +28,7 @@ def bootstrap(*, redis_url: str | None = None, check: Checker | None = None,
               settings: CredentialsSettings | None = None) -> CredentialsContext:
     """Build the service's dependencies from the environment; every one can be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "credentials", service.instance_id)
+    bus = Bus(redis_url or RedisSettings().url(), "credentials", service.instance_id)
     vault_settings = VaultSettings(home=HomeSettings().home)
     return CredentialsContext(
         bus=bus,

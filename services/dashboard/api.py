@@ -120,10 +120,11 @@ class ApiClient:
 
     # ---- orders, balances, trade log
     def trade(self, user_id: str, exchange: str, amount_usd: Decimal,
-              symbol: str = "BTC/USDT", side: str = "buy") -> ApiResult:
+              symbol: str = "BTC/USDT", side: str = "buy", live: bool = False) -> ApiResult:
+        """``live``: LIVE or nothing (409 naming every closed gate), never a paper fill."""
         return self._call("POST", "/api/trade", json={
             "userId": user_id, "exchange": exchange, "side": side, "symbol": symbol.replace("/", ""),
-            "symbolCcxt": symbol, "amountUsd": str(amount_usd)})
+            "symbolCcxt": symbol, "amountUsd": str(amount_usd)} | ({"mode": "live"} if live else {}))
 
     def minimum(self, exchange: str, symbol: str, amount_usd: Decimal) -> ApiResult:
         """The exchange's smallest accepted amount for ``symbol`` now (GET /api/minimum)."""

@@ -141,7 +141,7 @@ def resume() -> None:
           else Message("error", f"Resume failed: {result.error}"))
 
 
-def test_buy() -> None:
+def test_buy(live: bool = False) -> None:
     amount, why = views.parse_amount(ss.test_amount)
     if amount is None:
         flash("trade", Message("error", why))
@@ -153,7 +153,7 @@ def test_buy() -> None:
         ss.test_amount = float(quote.data["minimumUsd"])
         flash("trade", offer)
         return
-    result = api().trade(ss.user_id, ss.exchange, amount, symbol)
+    result = api().trade(ss.user_id, ss.exchange, amount, symbol, live=live)
     ss.last_trade = result.data if isinstance(result.data, dict) else None
     flash("trade", views.trade_message(result.data) if result.ok
           else Message("error", f"Test buy failed: {result.error}"))
@@ -217,10 +217,13 @@ def bot_section() -> None:
     st.subheader("Bot control")
     st.number_input("Test trade amount (USD, min $2)", min_value=float(views.MIN_TRADE_USD),
                     step=1.0, format="%.2f", key="test_amount")
-    a, b = st.columns(2)
+    a, live, b = st.columns(3)
     a.button(f"Test BUY {views.TEST_SYMBOLS.get(ss.exchange, views.TEST_SYMBOL)}", key="test_buy",
              on_click=test_buy,
              width="stretch")
+    live.button("Test LIVE BUY", key="test_live_buy", on_click=test_buy, kwargs={"live": True},
+                help="LIVE or nothing: refused with every closed gate, never filled on paper",
+                width="stretch")
     b.button("Fetch balance", key="fetch_balance", on_click=fetch_balance,
              width="stretch")
     show_flash("trade")

@@ -5,10 +5,11 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
-from services.executor import handlers, live
+from services.executor import handlers, live, reconciler
 from services.executor.context import ExecutorContext
 from services.executor.ledger import Ledger
 from shared import streams
@@ -23,7 +24,7 @@ GROUP = "executor"
 def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None = None,
               instance_id: str | None = None) -> ExecutorContext:
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "executor",
+    bus = Bus(redis_url or RedisSettings().url(), "executor",
               instance_id if instance_id is not None else service.instance_id, service.claim_idle_ms)
     settings = settings or ExecutorSettings()
     ctx = ExecutorContext(bus=bus, ledger=Ledger(bus.redis), settings=settings)
@@ -35,28 +36,41 @@ def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None
 
 
 def register(ctx: ExecutorContext) -> None:
-    """The handler table: stream → schema → handler."""
-    table = [
-        (streams.INTENTS, OrderIntent, handlers.on_intent),
-        (streams.ORDER_EVENTS, OrderEvent, handlers.on_order_event),
+    """The handler table: stream → schema → handler. Intents and order outcomes are read in
+    batches (one ledger call in, one out, per batch); commands and credentials one by one."""
+    batched = [
+        (streams.INTENTS, OrderIntent, handlers.on_intents),
+        (streams.ORDER_EVENTS, OrderEvent, handlers.on_order_events),
+    ]
+    for stream, schema, handler in batched:
+        ctx.bus.consume_batch(stream, GROUP, schema, max_records=ctx.settings.batch_size)(
+            _bound(handler, ctx))
+    single = [
         (streams.CREDENTIALS, CredentialsEvent, live.on_credentials),
         (streams.COMMANDS, ExecutorCommand, live.on_command),
     ]
-    for stream, schema, handler in table:
-        bound = partial(handler, ctx)
-        bound.__name__ = handler.__name__  # type: ignore[attr-defined]
-        ctx.bus.consume(stream, GROUP, schema)(bound)
+    for stream, schema, one in single:
+        ctx.bus.consume(stream, GROUP, schema)(_bound(one, ctx))
+
+
+def _bound(handler: Callable[..., Any], ctx: ExecutorContext) -> Any:
+    bound = partial(handler, ctx)
+    bound.__name__ = handler.__name__  # type: ignore[attr-defined]
+    bound.__doc__ = handler.__doc__
+    return bound
 
 
 async def _start(ctx: ExecutorContext) -> None:
     ctx.watchdog = asyncio.create_task(live.watch_heartbeat(ctx))
+    ctx.reconciler = asyncio.create_task(reconciler.run(ctx), name="reconciler")
 
 
 async def _stop(ctx: ExecutorContext) -> None:
-    if ctx.watchdog is not None:
-        ctx.watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.watchdog
+    for task in (ctx.watchdog, ctx.reconciler):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if ctx.direct is not None:
         await ctx.direct.close()
 

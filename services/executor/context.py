@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from services.executor.ledger import Ledger
 from shared.bus import Bus
+from shared.events import OrderIntent
 from shared.settings import ExecutorSettings
 
 
@@ -21,6 +22,10 @@ class ExecutorContext:
     clock: Callable[[], float] = time.time
     direct: Any = None  # a DirectRoute when the direct ccxt path is configured
     watchdog: asyncio.Task[None] | None = None
+    reconciler: asyncio.Task[None] | None = None
+    # Intents this process routed and that await their outcome: the outcome handler builds
+    # the trade line from here without reading the ledger (another replica's: read it).
+    routed: dict[str, OrderIntent] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,26 +1,36 @@
-"""Executor handlers: decode → decide (pure core) → reserve/route/fill → log.
+"""Executor handlers: a batch of entries → one ledger ``intake`` call → the pure core per
+entry → one ``commit`` call with every effect and the acks.
 
 Exactly once: the intent id is claimed in the ledger before anything else; the outcome is
-recorded with HSETNX, so a redelivered or re-published intent is answered from the ledger.
-The live reservation (kill switch, armed, daily cap) is one Lua call right before routing,
-so an emergency stop stops intents that were already consumed but not yet routed.
+recorded once, with its trade line, in the same script step, so a redelivered or
+re-published intent is answered from the ledger. The live reservation (kill switch, armed,
+credentials, heartbeat, daily cap) is taken in the intake call, atomically with the reads
+the decision is made from, so an emergency stop stops intents read but not yet routed.
 """
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 from decimal import Decimal
+from enum import Enum
 
-from services.executor import gates, routing
+from pydantic import BaseModel
+
+from services.executor import intake, routing
 from services.executor.context import ExecutorContext
-from services.executor.ledger import Reservation
+from services.executor.intake import Action, Plan
+from services.executor.ledger import IntakeRequest, IntakeRow, Writes
+from services.executor.lifecycle import (
+    IntentRecord,
+    IntentStatus,
+    OutcomeAction,
+    plan_outcome,
+)
 from services.executor.risk import paper_fill, spend_key, to_micros
-from services.executor.routing import Decision, Route
-from services.executor.snapshot import gate_inputs
-from shared import state, streams, tradelog
-from shared.bus import delivery_count
+from services.executor.routing import Route
+from shared import logs, state, streams, tradelog
+from shared.bus import Batch, frame
 from shared.events import (
+    DeadLetter,
     IntentAccepted,
     IntentRejected,
     Mode,
@@ -29,73 +39,159 @@ from shared.events import (
     OrderRejected,
     OrderRequested,
     TradeLogged,
+    TradeStatus,
     new_id,
 )
-from shared.state import TradingState
 
 log = logging.getLogger("piggy.executor")
+events_log = logging.getLogger("piggy.events")
 
 STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
-MAX_LOOKUPS = 10
-
-_RESERVATION_CLOSES = {
-    Reservation.HALTED: {"trading_state": TradingState.HALTED},
-    Reservation.DISARMED: {"armed": False},
-}
+ROUTED_CACHE = 50_000
 
 
-async def on_intent(ctx: ExecutorContext, intent: OrderIntent) -> None:
-    if not await ctx.ledger.claim(intent, ctx.bus.consumer):
-        entry = await ctx.ledger.get(intent.intent_id)
-        if entry is not None and entry.outcome is not None:
-            log.info("intent %s seen again; answered from the ledger (%s)", intent.intent_id,
-                     entry.outcome.status)
-            return
-        if delivery_count() <= 1:
-            log.info("intent %s is already being handled; not handled twice", intent.intent_id)
-            return
-        log.warning("intent %s redelivered after its consumer stopped; resuming", intent.intent_id)
+async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
+    """Order intents, a batch at a time."""
+    w = Writes()
+    await _dead_letters(ctx, w, batch)
+    s = ctx.settings
+    now, day = ctx.clock(), ctx.now()
+    intents: list[OrderIntent] = [event for _, event in batch.events]
+    read = await ctx.ledger.intake(
+        ctx.bus.consumer, now, s.heartbeat_max_age_s, ctx.direct is not None,
+        to_micros(s.daily_cap_usd),
+        [IntakeRequest(i.intent_id, i.model_dump_json(), i.user_id,
+                       state.cred_status_key(i.user_id, i.exchange), spend_key(i.user_id, day),
+                       state.price_key(i.exchange, i.symbol), batch.deliveries > 1,
+                       intake.static_live(i, s), to_micros(i.amount_usd)) for i in intents],
+    ) if intents else None
+    direct: list[OrderRequested] = []
+    for (entry_id, intent), row in zip(batch.events, read.rows if read else [], strict=True):
+        assert read is not None
+        try:
+            p = intake.plan(read, row, intent, s, now, direct_configured=ctx.direct is not None)
+            await _write_intent(ctx, w, intent, row, p, now, direct)
+        except Exception as exc:  # a bug for this entry must not hold up its batch
+            log.exception("intent %s could not be handled", intent.intent_id)
+            await _dead_letter(ctx, w, batch, entry_id, intent.model_dump_json(),
+                               f"handler: {type(exc).__name__}: {exc}")
+    w.ack(batch.stream, batch.group, batch.ack_ids)
+    await _commit(ctx, w)
+    for request in direct:
+        await on_order_events(ctx, Batch(streams.ORDER_EVENTS, "", [("", await ctx.direct.place(request))]))
 
-    inputs = await gate_inputs(ctx, intent.user_id, intent.exchange, intent.amount_usd)
-    decision = _decide(ctx, inputs)
-    if decision.route in (Route.GATEWAY, Route.DIRECT):
-        reservation = await ctx.ledger.reserve_live(
-            intent, spend_key(intent.user_id, ctx.now()), to_micros(intent.amount_usd),
-            to_micros(ctx.settings.daily_cap_usd), decision.route.value)
-        if reservation in (Reservation.OK, Reservation.ALREADY):
-            await _route_live(ctx, intent, decision.route)
-            return
-        decision = _decide(ctx, _closed_by(reservation, inputs))
-    if decision.route is Route.PAPER:
-        await _fill_paper(ctx, intent, decision)
+
+async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, row: IntakeRow,
+                        p: Plan, now: float, direct: list[OrderRequested]) -> None:
+    if p.action is Action.SKIP:
+        log.info("intent %s seen again (%s); not handled twice", intent.intent_id, p.why)
+        return
+    if p.unroute:
+        w.unroute(intent.intent_id)
+    if p.action is Action.LIVE:
+        assert p.route is not None
+        first = _steps(w, intent.intent_id, row.status, IntentStatus.ROUTED)
+        if first:
+            w.xadd(streams.DECISIONS,
+                IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.LIVE,
+                               route=p.route.value, correlation_id=intent.correlation_id))
+        else:
+            log.warning("intent %s redelivered after routing; asking the gateway again",
+                        intent.intent_id)
+        w.inflight(intent.intent_id, now + ctx.settings.outcome_timeout_s)
+        request = order_request(ctx, intent)
+        _remember(ctx, intent)
+        if p.route is Route.GATEWAY:
+            w.xadd(streams.ORDER_REQUESTS, request)
+        else:
+            direct.append(request)
+        return
+    assert p.decision is not None
+    _steps(w, intent.intent_id, row.status, IntentStatus.DECIDED)
+    if p.action is Action.PAPER:
+        assert p.price is not None
+        fill = paper_fill(intent.amount_usd, p.price, intent.side.value)
+        w.xadd(streams.DECISIONS,
+            IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.PAPER,
+                           route="paper", correlation_id=intent.correlation_id))
+        await _finish(ctx, w, IntentStatus.PAPER_FILLED, line(
+            intent, Mode.PAPER, TradeStatus.FILLED, order_id=f"paper-{intent.intent_id}",
+            price=fill.price, filled=fill.filled, cost=fill.cost, fee=fill.fee,
+            reasons=p.decision.reasons, route="paper"))
+        return
+    reasons = ((p.decision.reasons + list(p.extra_reasons))
+               or ["no route to the exchange: gateway down and no direct path"])
+    w.xadd(streams.DECISIONS,
+        IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id, reasons=reasons,
+                       correlation_id=intent.correlation_id))
+    await _finish(ctx, w, IntentStatus.REJECTED, line(intent, Mode.NONE, TradeStatus.REJECTED,
+                                                       reasons=reasons, route="none"))
+
+
+def _steps(w: Writes, intent_id: str, current: IntentStatus | None,
+           target: IntentStatus) -> bool:
+    """The status writes from ``current`` to ``target`` along the lifecycle; False when the
+    intent is already there (a redelivery: nothing new to announce)."""
+    path = [IntentStatus.DECIDED, IntentStatus.ROUTED]
+    path = path[:path.index(target) + 1]
+    todo = path[path.index(current) + 1:] if current in path else path
+    for status in todo:
+        w.status(intent_id, status)
+    return bool(todo)
+
+
+async def on_order_events(ctx: ExecutorContext, batch: Batch) -> None:
+    """The gateway's answers (``OrderPlaced``/``OrderRejected``), a batch at a time."""
+    w = Writes()
+    await _dead_letters(ctx, w, batch)
+    events: list[OrderPlaced | OrderRejected] = [event for _, event in batch.events]
+    missing = [e.intent_id for e in events if e.intent_id not in ctx.routed]
+    fetched = dict(zip(missing, await ctx.ledger.get_many(missing), strict=True)) if missing else {}
+    now = ctx.clock()
+    for event in events:
+        cached = ctx.routed.get(event.intent_id)
+        record = (IntentRecord(status=IntentStatus.ROUTED, intent=cached) if cached is not None
+                  else fetched.get(event.intent_id))
+        await _write_outcome(ctx, w, event, record, now)
+    if batch.group:
+        w.ack(batch.stream, batch.group, batch.ack_ids)
+    await _commit(ctx, w)
+
+
+async def _write_outcome(ctx: ExecutorContext, w: Writes, event: OrderPlaced | OrderRejected,
+                         record: IntentRecord | None, now: float) -> None:
+    placed = isinstance(event, OrderPlaced)
+    unknown = isinstance(event, OrderRejected) and event.code == STATUS_UNKNOWN
+    p = plan_outcome(record, placed=placed, status_unknown=unknown, rounds_left=True)
+    if p.action is OutcomeAction.IGNORE:
+        level = logging.WARNING if record is None or record.status is not IntentStatus.PLACED \
+            or not placed else logging.INFO
+        log.log(level, "order outcome %s for intent %s ignored: %s", event.type, event.intent_id,
+                p.why)
+        return
+    assert record is not None and record.intent is not None
+    intent = record.intent
+    if p.action is OutcomeAction.LOOKUP:
+        assert isinstance(event, OrderRejected)
+        wait = min(0.25 * (record.lookups + 1), 2.0)
+        log.warning("order for intent %s has unknown status; looking it up again in %.2fs",
+                    intent.intent_id, wait)
+        w.inflight(intent.intent_id, now + wait, event.message[:500])
+        return
+    assert p.status is not None
+    if isinstance(event, OrderPlaced):
+        trade = line(intent, Mode.LIVE, TradeStatus.from_exchange(event.status),
+                     order_id=event.order_id, client_order_id=event.client_order_id,
+                     price=event.average, filled=event.filled, cost=event.cost, fee=event.fee,
+                     fee_currency=event.fee_currency, reasons=event.notes, route=event.route)
     else:
-        await _reject(ctx, intent, decision)
+        trade = line(intent, Mode.LIVE, TradeStatus.REJECTED, client_order_id=event.client_order_id,
+                     reasons=[f"{event.category.value}: {event.message}"], route=event.route)
+    await _finish(ctx, w, p.status, trade, release=p.release)
+    ctx.routed.pop(intent.intent_id, None)
 
 
-def _decide(ctx: ExecutorContext, inputs: gates.GateInputs) -> Decision:
-    return routing.decide(gates.evaluate(inputs), paper_enabled=ctx.settings.paper_enabled,
-                          direct_configured=ctx.direct is not None)
-
-
-def _closed_by(reservation: Reservation, inputs: gates.GateInputs) -> gates.GateInputs:
-    if reservation is Reservation.CAP:
-        return dataclasses.replace(inputs, spent_today_usd=inputs.daily_cap_usd)
-    return dataclasses.replace(inputs, **_RESERVATION_CLOSES[reservation])
-
-
-async def _route_live(ctx: ExecutorContext, intent: OrderIntent, route: Route) -> None:
-    request = _request(ctx, intent)
-    await ctx.bus.publish(IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id,
-                                         mode=Mode.LIVE, route=route.value,
-                                         correlation_id=intent.correlation_id), streams.DECISIONS)
-    await ctx.ledger.mark_inflight(intent.intent_id, ctx.clock() + ctx.settings.outcome_timeout_s)
-    if route is Route.GATEWAY:
-        await ctx.bus.publish(request, streams.ORDER_REQUESTS)
-    else:
-        await on_order_event(ctx, await ctx.direct.place(request))
-
-
-def _request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
+def order_request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
     return OrderRequested(
         intent_id=intent.intent_id, client_order_id=routing.client_order_id(intent.intent_id),
         user_id=intent.user_id, exchange=intent.exchange, symbol=intent.symbol, side=intent.side,
@@ -104,83 +200,84 @@ def _request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
         correlation_id=intent.correlation_id)
 
 
-async def _fill_paper(ctx: ExecutorContext, intent: OrderIntent, decision: Decision) -> None:
-    price = await state.last_price(ctx.bus.redis, intent.exchange, intent.symbol)
-    fill = paper_fill(intent.amount_usd, price or ctx.settings.fallback_price_usd, intent.side.value)
-    await ctx.bus.publish(IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id,
-                                         mode=Mode.PAPER, route="paper",
-                                         correlation_id=intent.correlation_id), streams.DECISIONS)
-    await _log(ctx, _line(intent, Mode.PAPER, "filled", order_id=f"paper-{intent.intent_id}",
-                          price=fill.price, filled=fill.filled, cost=fill.cost, fee=fill.fee,
-                          reasons=decision.reasons, route="paper"))
-
-
-async def _reject(ctx: ExecutorContext, intent: OrderIntent, decision: Decision) -> None:
-    reasons = decision.reasons or ["no route to the exchange: gateway down and no direct path"]
-    await ctx.bus.publish(IntentRejected(intent_id=intent.intent_id, user_id=intent.user_id,
-                                         reasons=reasons, correlation_id=intent.correlation_id),
-                          streams.DECISIONS)
-    await _log(ctx, _line(intent, Mode.NONE, "rejected", reasons=reasons, route="none"))
-
-
-async def on_order_event(ctx: ExecutorContext, event: OrderPlaced | OrderRejected) -> None:
-    entry = await ctx.ledger.get(event.intent_id)
-    if entry is None or entry.intent is None:
-        log.warning("order event for unknown intent %s ignored", event.intent_id)
-        return
-    intent = entry.intent
-    if isinstance(event, OrderPlaced):
-        status = "filled" if event.status == "closed" else event.status  # ccxt: closed = filled
-        line = _line(intent, Mode.LIVE, status, order_id=event.order_id,
-                     client_order_id=event.client_order_id, price=event.average, filled=event.filled,
-                     cost=event.cost, fee=event.fee, fee_currency=event.fee_currency,
-                     reasons=event.notes, route=event.route)
-    elif event.code == STATUS_UNKNOWN:
-        line = await _status_unknown(ctx, intent, event)
-        if line is None:
-            return
-    else:
-        await ctx.ledger.release(intent.intent_id)
-        line = _line(intent, Mode.LIVE, "rejected", client_order_id=event.client_order_id,
-                     reasons=[f"{event.category.value}: {event.message}"], route=event.route)
-    await _log(ctx, line)
-
-
-async def _status_unknown(ctx: ExecutorContext, intent: OrderIntent,
-                          event: OrderRejected) -> TradeLogged | None:
-    """The exchange may or may not have the order: ask again (the gateway looks a seen client
-    order id up before anything else, so this is a lookup, never a blind re-send). After
-    ``MAX_LOOKUPS`` rounds the intent is logged as unknown, its reservation kept."""
-    rounds = await ctx.ledger.count_lookup(intent.intent_id)
-    if rounds < MAX_LOOKUPS:
-        log.warning("order for intent %s has unknown status (round %d); asking for a lookup",
-                    intent.intent_id, rounds)
-        await asyncio.sleep(min(0.25 * rounds, 2.0))
-        await ctx.bus.publish(_request(ctx, intent), streams.ORDER_REQUESTS)
-        return None
-    return _line(intent, Mode.LIVE, "unknown", client_order_id=event.client_order_id,
-                 reasons=[(f"status unknown after {rounds} lookups: {event.message}; "
-                           "check the exchange before retrying")], route=event.route)
-
-
-def _line(intent: OrderIntent, mode: Mode, status: str, **fields: object) -> TradeLogged:
+def line(intent: OrderIntent, mode: Mode, status: TradeStatus, **fields: object) -> TradeLogged:
     return TradeLogged(intent_id=intent.intent_id, user_id=intent.user_id, exchange=intent.exchange,
                        symbol=intent.symbol, side=intent.side, amount_usd=intent.amount_usd,
                        mode=mode, status=status, source=intent.source,
                        correlation_id=intent.correlation_id, **fields)  # type: ignore[arg-type]
 
 
-async def _log(ctx: ExecutorContext, line: TradeLogged) -> None:
-    if await ctx.ledger.finish(line):
-        await ctx.bus.publish(line, streams.TRADES)
-        log.info("trade %s %s %s %s %s %s %s", line.mode.value, line.status, line.user_id,
-                 line.exchange, line.symbol, tradelog.amounts(line),
-                 line.order_id or "; ".join(line.reasons))
+async def _finish(ctx: ExecutorContext, w: Writes, status: IntentStatus, trade: TradeLogged, *,
+                  release: bool = False) -> None:
+    body = trade.model_dump_json()
+    w.finish(trade.intent_id, status, body, streams.TRADES, streams.maxlen(streams.TRADES),
+             frame(trade, body), release=release)
+    w.lines[trade.intent_id] = trade
+
+
+async def _commit(ctx: ExecutorContext, w: Writes) -> None:
+    results = await ctx.ledger.commit(w.ops)
+    published = list(w.published)
+    for what, ok in zip(w.results, results, strict=True):
+        kind, intent_id = what.split(":", 1)
+        if kind == "finish" and ok:
+            trade = w.lines[intent_id]
+            published.append((streams.TRADES, trade))
+            log.info("trade %s %s %s %s %s %s %s", trade.mode.value, trade.status.value,
+                     trade.user_id, trade.exchange, trade.symbol, tradelog.amounts(trade),
+                     trade.order_id or "; ".join(trade.reasons))
+        elif kind == "status" and not ok:
+            log.warning("intent %s: status step refused by the lifecycle (already further on)",
+                        intent_id)
+    metrics = ctx.bus.observer.metrics  # what faststream's publish would have counted
+    logged = events_log.isEnabledFor(logging.INFO)
+    for stream, event in published:
+        body = _observed(event)
+        metrics.on_published(stream, body)
+        if logged:  # and logged, as the bus logs a publish: the correlation id tells the story
+            events_log.info("published %s to %s", body.get("type", "DeadLetter"), stream,
+                            extra=logs.event_fields(body))
+
+
+_OBSERVED = ("type", "correlation_id", "intent_id", "user_id", "exchange", "mode", "status",
+             "reasons", "category", "stream", "reason", "entry_id")
+
+
+def _observed(event: BaseModel) -> dict[str, object]:
+    """The fields the metrics read from a published body, without a full model dump."""
+    out: dict[str, object] = {}
+    fields = type(event).model_fields  # getattr of a missing name is slow on a model
+    for name in _OBSERVED:
+        value = getattr(event, name) if name in fields else None
+        if value is not None:
+            out[name] = value.value if isinstance(value, Enum) else value
+    return out
+
+
+def _remember(ctx: ExecutorContext, intent: OrderIntent) -> None:
+    if len(ctx.routed) >= ROUTED_CACHE:
+        ctx.routed.pop(next(iter(ctx.routed)))
+    ctx.routed[intent.intent_id] = intent
+
+
+async def _dead_letters(ctx: ExecutorContext, w: Writes, batch: Batch) -> None:
+    for entry_id, body, reason in batch.bad:
+        await _dead_letter(ctx, w, batch, entry_id, body, reason)
+
+
+async def _dead_letter(ctx: ExecutorContext, w: Writes, batch: Batch, entry_id: str,
+                       body: bytes | str, reason: str) -> None:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    log.warning("dead-lettered %s entry %s (%s): %s", batch.stream, entry_id, batch.group, reason)
+    w.xadd(streams.DEAD_LETTER,
+        DeadLetter(stream=batch.stream, group=batch.group, entry_id=entry_id, reason=reason,
+                   body=text[:2000]))
 
 
 async def log_note(ctx: ExecutorContext, user_id: str, status: str, reason: str) -> None:
     """A trade-log line that is not an order (auto-disarm), so the log says why things changed."""
     await ctx.bus.publish(TradeLogged(intent_id=f"note-{new_id()}", user_id=user_id, symbol="-",
                                       side="buy", amount_usd=Decimal(0), mode=Mode.NONE,
-                                      status=status, reasons=[reason], source="executor"),
+                                      status=TradeStatus(status), reasons=[reason],
+                                      source="executor"),
                           streams.TRADES)

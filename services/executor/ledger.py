@@ -1,116 +1,339 @@
-"""The idempotency ledger and the atomic live reservation, in Redis.
+"""The idempotency ledger, the live reservation and the executor's writes, in three Lua scripts.
 
-One hash per intent: who claimed it, the intent itself, whether a live order was routed,
-and the final outcome. ``claim`` is HSETNX, ``finish`` is HSETNX on the outcome, so however
-many times an intent is delivered or published, it is claimed once and logged once.
+One hash per intent (``IntentRecord``): who claimed it, the intent, its status, whether a
+live order was routed (and what it reserved against the daily cap), reconciliation rounds
+and the final outcome. Every status write checks ``lifecycle.TRANSITIONS`` inside Redis.
+
+* ``intake``: for a batch of intents, in one call: claim each (HSETNX), read the gate
+  inputs (kill switch, gateway heartbeat, armed, credentials, today's spend, price) and,
+  where Python's static gates allow live, take the live reservation atomically with those
+  reads — so an emergency stop stops intents that were already read but not yet routed.
+* ``commit``: a list of writes (status steps, stream entries, outcomes with their trade
+  line, releases, in-flight deadlines, acks) in one call. An outcome is recorded once
+  (checked against the hash) and its trade line is written in the same step, so however
+  often an intent or an outcome is delivered it is logged once.
+* ``rounds``: the reconciler's pass over routed intents past their deadline.
+
+Every key a script touches is passed in ARGV (a single Redis, not a cluster).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import redis.asyncio as aredis
+from pydantic import BaseModel
 
-from shared.events import OrderIntent, TradeLogged
-from shared.state import ARMED, KILL
+from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
+from shared import streams
+from shared.bus import frame
+from shared.state import ARMED, HEARTBEATS, KILL
 
 LEDGER_TTL_S = 7 * 24 * 3600
+PREFIX = "piggy:ledger:"
 INFLIGHT = "piggy:executor:inflight"
 
-# KEYS: kill flag, ledger hash, spend counter, armed hash. ARGV: micros, cap micros, user, route.
-_RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'halted' end
-if redis.call('HEXISTS', KEYS[2], 'routed') == 1 then return 'already' end
-if redis.call('HEXISTS', KEYS[4], ARGV[3]) == 0 then return 'disarmed' end
-local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
-if spent + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 'cap' end
-redis.call('INCRBY', KEYS[3], ARGV[1])
-redis.call('EXPIRE', KEYS[3], 172800)
-redis.call('HSET', KEYS[2], 'routed', ARGV[4], 'reserved', ARGV[1], 'spend_key', KEYS[3])
-return 'ok'
+_INTAKE = """
+local consumer, now, ttl, maxage = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local direct, cap, n = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local kill = redis.call('EXISTS', ARGV[8]) == 1
+local top = redis.call('ZRANGE', ARGV[9], -1, -1, 'WITHSCORES')
+local beat = top[2] or ''
+local fresh = beat ~= '' and now - tonumber(beat) <= maxage
+local out = {{kill and '1' or '0', beat}}
+for i = 0, n - 1 do
+  local o = 11 + i * 9
+  local lk, ck, sk, pk = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local intent, user, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
+  local try_live, micros = ARGV[o + 7], ARGV[o + 8]
+  local claim
+  if redis.call('HSETNX', lk, 'claimed_by', consumer) == 1 then
+    redis.call('HSET', lk, 'intent', intent, 'status', 'received')
+    redis.call('EXPIRE', lk, ttl)
+    claim = 'new'
+  elseif redis.call('HEXISTS', lk, 'outcome') == 1 then
+    claim = 'done'
+  elseif redelivered == '1' then
+    redis.call('HSETNX', lk, 'status', 'received')  -- claimed before statuses were recorded
+    claim = 'resume'
+  else
+    claim = 'busy'
+  end
+  local row = {claim}
+  if claim == 'new' or claim == 'resume' then
+    local status = redis.call('HGET', lk, 'status') or 'received'
+    local routed = redis.call('HGET', lk, 'routed') or ''
+    local armed = redis.call('HEXISTS', ARGV[10], user)
+    local cred = redis.call('HMGET', ck, 'status', 'can_trade', 'error')
+    local spent = redis.call('GET', sk) or '0'
+    local price = redis.call('GET', pk) or ''
+    local res = ''
+    if routed ~= '' then
+      res = 'already'
+    elseif try_live == '1' then
+      if kill then res = 'halted'
+      elseif armed == 0 then res = 'disarmed'
+      elseif cred[1] ~= 'validated' or cred[2] ~= '1' then res = 'credentials'
+      elseif not fresh and direct ~= '1' then res = 'heartbeat'
+      elseif tonumber(spent) + tonumber(micros) > cap then res = 'cap'
+      else
+        redis.call('INCRBY', sk, micros)
+        redis.call('EXPIRE', sk, 172800)
+        routed = fresh and 'gateway' or 'direct'
+        redis.call('HSET', lk, 'routed', routed, 'reserved', micros, 'spend_key', sk)
+        res = 'ok'
+      end
+    end
+    row = {claim, status, routed, tostring(armed), cred[1] or '', cred[2] or '', cred[3] or '',
+           spent, price, res}
+  end
+  out[#out + 1] = row
+end
+return out
 """
 
-# KEYS: ledger hash. Gives the reservation back once (when a live order was refused).
-_RELEASE = """
-local micros = redis.call('HGET', KEYS[1], 'reserved')
-local key = redis.call('HGET', KEYS[1], 'spend_key')
-if micros and key and redis.call('HSETNX', KEYS[1], 'released', '1') == 1 then
-  redis.call('DECRBY', key, micros)
+_LIFECYCLE = "local T = " + lua_table() + """
+local function advance(lk, to)
+  local cur = redis.call('HGET', lk, 'status')
+  if cur == to then return true end
+  if (not cur and to == 'received') or (cur and T[cur] and T[cur][to]) then
+    redis.call('HSET', lk, 'status', to)
+    return true
+  end
+  return false
 end
-return 1
+local function release(lk)
+  local h = redis.call('HMGET', lk, 'reserved', 'spend_key')
+  if h[1] and h[2] and redis.call('HSETNX', lk, 'released', '1') == 1 then
+    redis.call('DECRBY', h[2], h[1])
+  end
+end
+"""
+
+_COMMIT = _LIFECYCLE + """
+local inflight = ARGV[1]
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'xadd' then
+    redis.call('XADD', ARGV[i + 1], 'MAXLEN', '~', ARGV[i + 2], '*', '__data__', ARGV[i + 3])
+    i = i + 4
+  elseif op == 'status' then
+    out[#out + 1] = advance(ARGV[i + 1], ARGV[i + 2]) and 1 or 0
+    i = i + 3
+  elseif op == 'inflight' then
+    if redis.call('HGET', ARGV[i + 1], 'status') == 'routed' then
+      redis.call('ZADD', inflight, ARGV[i + 3], ARGV[i + 2])
+      if ARGV[i + 4] ~= '' then redis.call('HSET', ARGV[i + 1], 'last_error', ARGV[i + 4]) end
+    end
+    i = i + 5
+  elseif op == 'finish' then
+    local lk = ARGV[i + 1]
+    local won = 0
+    if redis.call('HEXISTS', lk, 'outcome') == 0 and advance(lk, ARGV[i + 3]) then
+      if ARGV[i + 8] == '1' then release(lk) end
+      redis.call('HSET', lk, 'outcome', ARGV[i + 4])
+      redis.call('ZREM', inflight, ARGV[i + 2])
+      redis.call('XADD', ARGV[i + 5], 'MAXLEN', '~', ARGV[i + 6], '*', '__data__', ARGV[i + 7])
+      won = 1
+    end
+    out[#out + 1] = won
+    i = i + 9
+  elseif op == 'unroute' then
+    release(ARGV[i + 1])
+    redis.call('HDEL', ARGV[i + 1], 'routed', 'reserved', 'spend_key', 'released')
+    i = i + 2
+  elseif op == 'ack' then
+    local n = tonumber(ARGV[i + 3])
+    redis.call('XACK', ARGV[i + 1], ARGV[i + 2], unpack(ARGV, i + 4, i + 3 + n))
+    i = i + 4 + n
+  else
+    return redis.error_reply('commit: unknown op ' .. tostring(op))
+  end
+end
+return out
+"""
+
+_ROUNDS = """
+local inflight, now, nxt, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ids = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local out = {}
+for _, id in ipairs(ids) do
+  local lk = ARGV[6] .. id
+  local h = redis.call('HMGET', lk, 'status', 'intent', 'last_error', 'routed')
+  if h[1] ~= 'routed' then
+    redis.call('ZREM', inflight, id)
+  else
+    local rounds = redis.call('HINCRBY', lk, 'lookups', 1)
+    redis.call('ZADD', inflight, nxt, id)
+    out[#out + 1] = {rounds > max and 'exhausted' or 'lookup', id, h[2] or '', h[3] or '',
+                     h[4] or '', tostring(rounds)}
+  end
+end
+return out
 """
 
 
 class Reservation(StrEnum):
+    NOT_TRIED = ""
     OK = "ok"
     ALREADY = "already"
     HALTED = "halted"
     DISARMED = "disarmed"
+    CREDENTIALS = "credentials"
+    HEARTBEAT = "heartbeat"
     CAP = "cap"
 
 
+class Claim(StrEnum):
+    NEW = "new"
+    RESUME = "resume"  # a redelivery of an intent whose consumer stopped mid-way
+    DONE = "done"  # already has an outcome
+    BUSY = "busy"  # claimed by someone else, first delivery here: not handled twice
+
+
 @dataclass(frozen=True)
-class LedgerEntry:
-    claimed_by: str
-    intent: OrderIntent | None
+class IntakeRequest:
+    intent_id: str
+    intent_json: str
+    user_id: str
+    cred_key: str
+    spend_key: str
+    price_key: str
+    redelivered: bool
+    try_live: bool
+    micros: int
+
+
+@dataclass(frozen=True)
+class IntakeRow:
+    """What ``intake`` found and did for one intent."""
+
+    claim: Claim
+    status: IntentStatus | None = None
+    routed: str = ""
+    armed: bool = False
+    cred_status: str = "missing"
+    can_trade: bool = False
+    cred_error: str = ""
+    spent_micros: int = 0
+    price: str = ""
+    reservation: Reservation = Reservation.NOT_TRIED
+
+
+@dataclass(frozen=True)
+class Intake:
+    halted: bool
+    heartbeat: float | None
+    rows: list[IntakeRow]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One reconciliation round of an overdue routed intent."""
+
+    exhausted: bool
+    intent_id: str
+    intent_json: str
+    last_error: str
     routed: str
-    outcome: TradeLogged | None
+    rounds: int
 
 
-def _key(intent_id: str) -> str:
-    return f"piggy:ledger:{intent_id}"
+def key(intent_id: str) -> str:
+    return PREFIX + intent_id
 
 
 class Ledger:
     def __init__(self, redis: aredis.Redis) -> None:
         self._redis = redis
-        self._reserve = redis.register_script(_RESERVE)
-        self._release = redis.register_script(_RELEASE)
+        self._intake = redis.register_script(_INTAKE)
+        self._commit = redis.register_script(_COMMIT)
+        self._rounds = redis.register_script(_ROUNDS)
 
-    async def claim(self, intent: OrderIntent, owner: str) -> bool:
-        key = _key(intent.intent_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "claimed_by", owner)
-            pipe.hsetnx(key, "intent", intent.model_dump_json())
-            pipe.expire(key, LEDGER_TTL_S)
-            won, _, _ = await pipe.execute()
-        return bool(won)
+    async def intake(self, consumer: str, now: float, heartbeat_max_age_s: float,
+                     direct: bool, cap_micros: int, items: Sequence[IntakeRequest]) -> Intake:
+        args: list[str | int | float] = [consumer, now, LEDGER_TTL_S, heartbeat_max_age_s,
+                                         "1" if direct else "0", cap_micros, len(items),
+                                         KILL, HEARTBEATS, ARMED]
+        for it in items:
+            args += [key(it.intent_id), it.cred_key, it.spend_key, it.price_key, it.intent_json,
+                     it.user_id, "1" if it.redelivered else "0", "1" if it.try_live else "0",
+                     it.micros]
+        raw = await self._intake(args=args)
+        (kill, beat), rows = raw[0], raw[1:]
+        return Intake(halted=kill == "1", heartbeat=float(beat) if beat else None,
+                      rows=[_row(r) for r in rows])
 
-    async def get(self, intent_id: str) -> LedgerEntry | None:
-        raw = await self._redis.hgetall(_key(intent_id))
-        if not raw:
-            return None
-        return LedgerEntry(
-            claimed_by=raw.get("claimed_by", ""),
-            intent=OrderIntent.model_validate_json(raw["intent"]) if "intent" in raw else None,
-            routed=raw.get("routed", ""),
-            outcome=TradeLogged.model_validate_json(raw["outcome"]) if "outcome" in raw else None,
-        )
+    async def commit(self, ops: Sequence[str | int | float | bytes]) -> list[int]:
+        """Run a list of writes (see ``Writes``) in one call; one result per status/finish."""
+        if not ops:
+            return []
+        return [int(x) for x in await self._commit(args=[INFLIGHT, *ops])]
 
-    async def reserve_live(self, intent: OrderIntent, spend_key: str, micros: int, cap_micros: int,
-                           route: str) -> Reservation:
-        result = await self._reserve(keys=[KILL, _key(intent.intent_id), spend_key, ARMED],
-                                     args=[micros, cap_micros, intent.user_id, route])
-        return Reservation(result)
+    async def get(self, intent_id: str) -> IntentRecord | None:
+        raw = await self._redis.hgetall(key(intent_id))
+        return IntentRecord.from_hash(raw) if raw else None
 
-    async def release(self, intent_id: str) -> None:
-        await self._release(keys=[_key(intent_id)])
+    async def get_many(self, intent_ids: Sequence[str]) -> list[IntentRecord | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for intent_id in intent_ids:
+                pipe.hgetall(key(intent_id))
+            raws = await pipe.execute()
+        return [IntentRecord.from_hash(r) if r else None for r in raws]
 
-    async def finish(self, outcome: TradeLogged) -> bool:
-        """Record the final outcome; False when one was already recorded (nothing to log)."""
-        key = _key(outcome.intent_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "outcome", outcome.model_dump_json())
-            pipe.zrem(INFLIGHT, outcome.intent_id)
-            won, _ = await pipe.execute()
-        return bool(won)
-
-    async def count_lookup(self, intent_id: str) -> int:
-        """One more 'status unknown' round for this intent; returns how many so far."""
-        return int(await self._redis.hincrby(_key(intent_id), "lookups", 1))
-
-    async def mark_inflight(self, intent_id: str, deadline: float) -> None:
-        await self._redis.zadd(INFLIGHT, {intent_id: deadline})
+    async def rounds(self, now: float, next_deadline: float, max_rounds: int,
+                     limit: int = 100) -> list[Round]:
+        raw = await self._rounds(args=[INFLIGHT, now, next_deadline, max_rounds, limit, PREFIX])
+        return [Round(r[0] == "exhausted", r[1], r[2], r[3], r[4], int(r[5])) for r in raw]
 
     async def overdue(self, now: float, limit: int = 100) -> list[str]:
         return list(await self._redis.zrangebyscore(INFLIGHT, 0, now, start=0, num=limit))
+
+
+def _row(r: list[str]) -> IntakeRow:
+    if len(r) == 1:
+        return IntakeRow(Claim(r[0]))
+    claim, status, routed, armed, cred, can_trade, error, spent, price, res = r
+    return IntakeRow(Claim(claim), IntentStatus(status), routed, armed == "1", cred or "missing",
+                     can_trade == "1", error, int(spent or 0), price, Reservation(res))
+
+
+class Writes:
+    """The ops of one ``Ledger.commit`` call, built up in order."""
+
+    def __init__(self) -> None:
+        self.ops: list[str | int | float | bytes] = []
+        self.results: list[str] = []  # what each status/finish result is about
+        self.lines: dict[str, Any] = {}  # the trade line of each finish, by intent id
+        self.published: list[tuple[str, BaseModel]] = []  # events the commit writes for sure
+
+    def xadd(self, stream: str, event: BaseModel) -> None:
+        self.ops += ["xadd", stream, streams.maxlen(stream), frame(event)]
+        self.published.append((stream, event))
+
+    def status(self, intent_id: str, status: IntentStatus) -> None:
+        self.ops += ["status", key(intent_id), status.value]
+        self.results.append(f"status:{intent_id}")
+
+    def inflight(self, intent_id: str, deadline: float, note: str = "") -> None:
+        self.ops += ["inflight", key(intent_id), intent_id, deadline, note]
+
+    def finish(self, intent_id: str, status: IntentStatus, outcome_json: str, stream: str,
+               maxlen: int, frame: bytes, *, release: bool = False) -> None:
+        """Record the outcome and write its trade line, once; ``release`` gives the live
+        reservation back in the same step (only if this call is the one that records it)."""
+        self.ops += ["finish", key(intent_id), intent_id, status.value, outcome_json, stream,
+                     maxlen, frame, "1" if release else "0"]
+        self.results.append(f"finish:{intent_id}")
+
+    def unroute(self, intent_id: str) -> None:
+        self.ops += ["unroute", key(intent_id)]
+
+    def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        ids = [i for i in entry_ids if i]
+        if ids:
+            self.ops += ["ack", stream, group, len(ids), *ids]

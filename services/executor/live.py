@@ -14,7 +14,9 @@ from services.executor.snapshot import gate_inputs
 from shared import state, streams
 from shared.events import (
     ArmLive,
+    CredentialsRejected,
     CredentialsRevoked,
+    CredentialsSubmitted,
     DisarmLive,
     GateView,
     LiveArmed,
@@ -83,8 +85,15 @@ async def disarm(ctx: ExecutorContext, user_id: str, reason: str) -> bool:
 
 
 async def on_credentials(ctx: ExecutorContext, event: object) -> None:
+    """Keys replaced, refused or revoked: the user is disarmed (once the new keys validate,
+    live needs arming again), and the trade log says why."""
     if isinstance(event, CredentialsRevoked):
         await disarm(ctx, event.user_id, f"credentials revoked: {event.reason}")
+    elif isinstance(event, CredentialsRejected):
+        await disarm(ctx, event.user_id, f"credentials rejected: {event.reason}")
+    elif isinstance(event, CredentialsSubmitted):
+        await disarm(ctx, event.user_id, "credentials replaced: new keys must be validated and "
+                                         "live armed again")
 
 
 async def watch_heartbeat(ctx: ExecutorContext, every_s: float = 0.5) -> None:

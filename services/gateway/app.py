@@ -6,7 +6,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.gateway import handlers, routes_credentials, routes_health, routes_live, routes_orders
+from services.gateway import (
+    errors,
+    handlers,
+    routes_credentials,
+    routes_health,
+    routes_live,
+    routes_orders,
+)
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
 from shared.bus import Bus
@@ -29,7 +36,7 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "gateway",
+    bus = Bus(redis_url or RedisSettings().url(), "gateway",
               instance_id if instance_id is not None else service.instance_id,
               service.claim_idle_ms)
     vault_settings = vault or VaultSettings(home=HomeSettings().home)
@@ -53,6 +60,7 @@ def _register(ctx: GatewayContext) -> None:
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
     app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
     app.include_router(routes_credentials.router, dependencies=protected)

@@ -2,6 +2,12 @@
 
 The body is parsed here rather than by FastAPI, so a 422 names the field without echoing any
 input back (FastAPI's default error body would quote the submitted secret).
+
+``POST`` answers so that a client judging success by HTTP 200 (or by ``ok``/``validated``/
+``canTrade`` true, or ``status`` ok|success) is right: 200 only for a validated key; 422 with
+``reasonCode`` when the exchange refused the key (wrong secret, unknown key, no trading
+permission); 503 with ``Retry-After`` when the exchange could not be asked (unreachable, rate
+limited); 202 while validation is still running.
 """
 from __future__ import annotations
 
@@ -15,41 +21,53 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from services.gateway.auth import Principal, authorize, principal
 from services.gateway.context import GatewayContext
+from services.gateway.errors import unprocessable as _unprocessable
 from shared import state, streams
 from shared.events import CredentialsRevoked, CredentialsSubmitted, new_id, utcnow
-from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, Exchange
+from shared.exchanges import DEFAULT_EXCHANGE
+from shared.types import EXCHANGES, Exchange, UserId
 from shared.vault import ApiKeyPair, mask, vault_ref
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])
 
-USER_ID = r"^[A-Za-z0-9_.@-]{1,64}$"
 POLL_S = 0.02
-UserIdPath = Annotated[str, Path(pattern=USER_ID)]
+UserIdPath = Annotated[UserId, Path()]
 ExchangeQuery = Annotated[Exchange | None, Query()]
+# Refused by the exchange: the key itself is wrong (422). Anything else not validated is
+# "could not ask" (503, try again later).
+REFUSED = frozenset({"wrong_secret", "unknown_key", "no_trading_permission"})
+RETRY_AFTER_S = 30
 
 
 class CredentialsIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    user_id: str | None = Field(default=None, alias="userId", pattern=USER_ID)
+    user_id: UserId | None = Field(default=None, alias="userId")
     exchange: Exchange
     api_key: str = Field(alias="apiKey", min_length=4, max_length=256, pattern=r"^\S+$")
     api_secret: SecretStr = Field(alias="apiSecret", min_length=4, max_length=512)
-
-
-def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"ok": False, "detail": errors,
-                         "error": "; ".join(f"{e['field']}: {e['msg']}" for e in errors)},
-                        status_code=422)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors(include_url=False, include_input=False, include_context=False):
         name = ".".join(str(p) for p in e["loc"]) or "body"
-        out.append({"field": name, "loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]})
+        out.append({"field": name, "loc": ["body", *e["loc"]],
+                    "msg": e["msg"].removeprefix("Value error, "), "type": e["type"]})
     return out
+
+
+def submit_status(view: dict[str, Any]) -> int:
+    """The HTTP status of a submission's answer (see the module docstring)."""
+    if view["status"] == "pending":
+        return 202
+    if view["status"] == "validated" and view["validated"]:
+        return 200
+    if view["status"] == "rejected" and view.get("reasonCode") not in REFUSED:
+        return 503
+    return 422
 
 
 def _view(user_id: str, exchange: str, status: dict[str, str]) -> dict[str, Any]:
@@ -89,7 +107,11 @@ async def _wait_outcome(ctx: GatewayContext, user_id: str, exchange: str,
         await asyncio.sleep(POLL_S)
 
 
-@router.post("")
+_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": CredentialsIn.model_json_schema(by_alias=True)}}}}
+
+
+@router.post("", openapi_extra=_BODY_DOC)
 async def submit_credentials(request: Request) -> JSONResponse:
     ctx = _ctx(request)
     try:
@@ -101,7 +123,8 @@ async def submit_credentials(request: Request) -> JSONResponse:
         body = CredentialsIn.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
         return _unprocessable(_field_errors(exc))
-    user_id = body.user_id or str(uuid.uuid4())
+    user_id = body.user_id or _new_user(principal(request))
+    authorize(request, user_id)
     masked = mask(body.api_key)
     correlation_id = new_id()
     ref = await ctx.vault.put(user_id, body.exchange,
@@ -121,7 +144,14 @@ async def submit_credentials(request: Request) -> JSONResponse:
         view["error"] = None
         view["message"] = ("validation still running; see GET /api/credentials/"
                            f"{user_id} for the result")
-    return JSONResponse(view, status_code=202 if view["status"] == "pending" else 200)
+    code = submit_status(view)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else None
+    return JSONResponse(view, status_code=code, headers=headers)
+
+
+def _new_user(who: Principal) -> str:
+    """No ``userId`` given: a user token saves for its own user, the operator for a new one."""
+    return who.user_id or str(uuid.uuid4())
 
 
 async def _statuses(ctx: GatewayContext, user_id: str,
@@ -145,6 +175,7 @@ async def credentials_status(
     user_id: UserIdPath,
     exchange: ExchangeQuery = None,
 ) -> JSONResponse:
+    authorize(request, user_id)
     found = await _statuses(_ctx(request), user_id, exchange)
     if not found:
         return _not_found(user_id)
@@ -159,6 +190,7 @@ async def delete_credentials(
     user_id: UserIdPath,
     exchange: ExchangeQuery = None,
 ) -> JSONResponse:
+    authorize(request, user_id)
     ctx = _ctx(request)
     found = await _statuses(ctx, user_id, exchange)
     if not found:

@@ -6,10 +6,13 @@ the emergency stop is set here directly in Redis, so it works even when no execu
 from __future__ import annotations
 
 import hashlib
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.auth import authorize, operator_only
 from shared import state, streams, tradelog
 from shared.events import (
     ArmLive,
@@ -19,25 +22,23 @@ from shared.events import (
     LiveStatus,
     QueryLive,
 )
-from shared.exchanges import DEFAULT_EXCHANGE, Exchange
 from shared.streams import COMMANDS
+from shared.types import Exchange, UserId
 
 router = APIRouter()
 
 
-
-
 class ArmBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    user_id: str = Field(alias="userId", min_length=1, max_length=64)
-    exchange: Exchange = DEFAULT_EXCHANGE
+    user_id: UserId = Field(alias="userId")
+    exchange: Exchange = "binanceus"
     confirm_token: str = Field(default="", alias="confirmToken", max_length=256)
 
 
 class UserBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    user_id: str = Field(alias="userId", min_length=1, max_length=64)
-    exchange: Exchange = DEFAULT_EXCHANGE
+    user_id: UserId = Field(alias="userId")
+    exchange: Exchange = "binanceus"  # whose gates the answer shows
 
 
 class KillBody(BaseModel):
@@ -60,6 +61,7 @@ async def _ask_executor(request: Request, command: ArmLive | DisarmLive | QueryL
 
 @router.post("/api/live/arm")
 async def arm(body: ArmBody, request: Request) -> LiveStatus:
+    authorize(request, body.user_id)
     digest = hashlib.sha256(body.confirm_token.encode()).hexdigest() if body.confirm_token else ""
     return await _ask_executor(request, ArmLive(user_id=body.user_id, exchange=body.exchange,
                                                 confirm_token_sha256=digest))
@@ -67,17 +69,20 @@ async def arm(body: ArmBody, request: Request) -> LiveStatus:
 
 @router.post("/api/live/disarm")
 async def disarm(body: UserBody, request: Request) -> LiveStatus:
+    authorize(request, body.user_id)
     return await _ask_executor(request, DisarmLive(user_id=body.user_id, exchange=body.exchange))
 
 
 @router.get("/api/live/{user_id}")
-async def live_status(user_id: str, request: Request,
-                      exchange: Exchange = DEFAULT_EXCHANGE) -> LiveStatus:
+async def live_status(user_id: Annotated[UserId, Path()], request: Request,
+                      exchange: Annotated[Exchange, Query()] = "binanceus") -> LiveStatus:
+    authorize(request, user_id)
     return await _ask_executor(request, QueryLive(user_id=user_id, exchange=exchange))
 
 
 @router.post("/api/kill")
 async def kill(request: Request, body: KillBody | None = None) -> dict[str, object]:
+    operator_only(request)
     ctx = request.app.state.ctx
     body = body or KillBody()
     await state.halt(ctx.bus.redis, body.by, body.reason)
@@ -87,6 +92,7 @@ async def kill(request: Request, body: KillBody | None = None) -> dict[str, obje
 
 @router.post("/api/resume")
 async def resume(request: Request) -> dict[str, object]:
+    operator_only(request)
     ctx = request.app.state.ctx
     await state.resume(ctx.bus.redis)
     await ctx.bus.publish(KillSwitchReleased(by="api"), streams.CONTROL)
@@ -94,7 +100,16 @@ async def resume(request: Request) -> dict[str, object]:
 
 
 @router.get("/api/trades")
-async def trades(request: Request, user_id: str | None = Query(default=None, alias="userId"),
-                 limit: int = Query(default=100, ge=1, le=1000)) -> list[dict[str, object]]:
-    lines = await tradelog.read(request.app.state.ctx.bus.redis, user_id=user_id, limit=limit)
-    return [line.model_dump(mode="json") for line in lines]
+async def trades(request: Request,
+                 user_id: Annotated[UserId | None, Query(alias="userId")] = None,
+                 limit: int = Query(default=100, ge=1, le=1000)) -> JSONResponse:
+    """The trade log, newest first; a user token must name its own ``userId``."""
+    if user_id is None:
+        operator_only(request)
+    else:
+        authorize(request, user_id)
+    skipped: list[str] = []
+    lines = await tradelog.read(request.app.state.ctx.bus.redis, user_id=user_id, limit=limit,
+                                skipped=skipped)
+    headers = {"X-Piggy-Skipped-Entries": str(len(skipped))} if skipped else None
+    return JSONResponse([line.model_dump(mode="json") for line in lines], headers=headers)

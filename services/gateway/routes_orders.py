@@ -1,8 +1,11 @@
 """Order and balance routes.
 
-``POST /api/trade`` takes the original client's payload, publishes an ``OrderIntent`` for the
-executor (it never places an order itself, so the gates can't be bypassed) and waits, bounded
-by ``ApiSettings.reply_timeout_s``, for the intent's trade-log line; on timeout: 202 pending.
+``POST /api/trade`` takes the original client's payload, checks the exchange and symbol against
+the exchange's market data, publishes an ``OrderIntent`` for the executor (it never places an
+order itself, so the gates can't be bypassed) and waits, bounded by
+``ApiSettings.reply_timeout_s``, for the intent's trade-log line; on timeout: 202 pending.
+With ``"mode": "live"`` the intent is live-or-nothing: 200 with the order id when it was placed
+live, else 409 with every closed gate's reason (never a paper fill).
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
 ``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
 price (what the dashboard and the CLI offer when $2 is below it), before anything is sent.
@@ -12,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.gateway import balances
+from services.gateway import balances, symbols
+from services.gateway.auth import authorize
 from services.gateway.handlers import runtime
 from shared import state, streams, tradelog
-from shared.events import OrderIntent, Side, TradeLogged
+from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
 from shared.placement import minimum_amount
+from shared.types import Amount, Exchange, Symbol, UserId
 
 router = APIRouter()
 POLL_S = 0.05
@@ -36,33 +41,64 @@ _STATUS = {"no_credentials": 404, "auth": 403, "invalid_order": 400, "rate_limit
 
 class TradeBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
-    user_id: str = Field(alias="userId", min_length=1, max_length=64)
-    exchange: str = Field(default=DEFAULT_EXCHANGE, min_length=1, max_length=32)
+    user_id: UserId = Field(alias="userId")
+    exchange: Exchange = "binanceus"
     side: Side = Side.BUY
-    symbol: str = Field(default="", max_length=32)
-    symbol_ccxt: str = Field(default="", alias="symbolCcxt", max_length=32)
-    amount_usd: Decimal = Field(alias="amountUsd", gt=0, max_digits=20, decimal_places=8)
+    symbol: Symbol | None = None
+    symbol_ccxt: Symbol | None = Field(default=None, alias="symbolCcxt")
+    amount_usd: Amount = Field(alias="amountUsd")
+    mode: Literal["live"] | None = Field(
+        default=None, description="'live': place it live or refuse (409 naming every closed "
+                                  "gate); absent: live when every gate is open, else paper")
+
+    @field_validator("symbol", "symbol_ccxt", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+
+def _error(status: int, error: str, **extra: Any) -> JSONResponse:
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse({"ok": False, "error": error, "detail": error, **extra}, status, headers)
 
 
 @router.post("/api/trade")
 async def trade(body: TradeBody, request: Request) -> JSONResponse:
+    authorize(request, body.user_id)
     symbol = body.symbol_ccxt or body.symbol
-    if len(symbol) < 3:
-        return JSONResponse({"detail": [{"loc": ["body", "symbol"], "type": "missing",
+    if not symbol:
+        return JSONResponse({"ok": False, "error": "symbol: symbol or symbolCcxt is required",
+                             "detail": [{"field": "symbol", "loc": ["body", "symbol"],
+                                         "type": "missing",
                                          "msg": "symbol or symbolCcxt is required"}]}, 422)
     ctx = request.app.state.ctx
-    intent = OrderIntent(user_id=body.user_id, exchange=body.exchange, symbol=symbol,
-                         side=body.side, amount_usd=body.amount_usd, source="api")
+    checked = await symbols.check(runtime(ctx), ctx.bus.redis, body.exchange, symbol)
+    if checked.error:
+        return _error(checked.status, checked.error, closeMatches=list(checked.close))
+    live_only = body.mode == "live"
+    intent = OrderIntent(user_id=body.user_id, exchange=body.exchange, symbol=checked.symbol,
+                         side=body.side, amount_usd=body.amount_usd, source="api",
+                         live_only=live_only)
     await ctx.bus.publish(intent, streams.INTENTS)
     deadline = time.monotonic() + ctx.api.reply_timeout_s
     while time.monotonic() < deadline:
         lines = await tradelog.read(ctx.bus.redis, intent_id=intent.intent_id, limit=1, scan=2000)
         if lines:
             line = lines[0]
-            return JSONResponse({"ok": line.status not in FAILED, "intentId": intent.intent_id,
-                                 "mode": line.mode.value, "status": line.status,
-                                 "orderId": line.order_id or None, "reasons": line.reasons,
-                                 **_amounts(line)})
+            ok = line.status not in FAILED
+            answer = {"ok": ok, "intentId": intent.intent_id, "mode": line.mode.value,
+                      "status": line.status, "orderId": line.order_id or None,
+                      "reasons": line.reasons, **_amounts(line)}
+            if live_only and not (ok and line.mode is Mode.LIVE):
+                return JSONResponse({**answer, "ok": False,
+                                     "error": "not placed live: " + ("; ".join(line.reasons)
+                                                                     or line.status)}, 409)
+            return JSONResponse(answer)
         await asyncio.sleep(POLL_S)
     return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
                          "status": "pending", "orderId": None,
@@ -110,14 +146,18 @@ async def minimum(request: Request, exchange: str = Query(default=DEFAULT_EXCHAN
 
 
 @router.get("/api/balance/{user_id}")
-async def balance(user_id: str, request: Request,
-                  exchange: str = Query(default=DEFAULT_EXCHANGE, max_length=32)) -> JSONResponse:
-    if exchange not in EXCHANGES:  # a client error, not a failure of the exchange (502)
-        return JSONResponse({"detail": [{"loc": ["query", "exchange"], "type": "enum",
-                                         "msg": f"one of {', '.join(EXCHANGES)}"}]}, 422)
+async def balance(user_id: Annotated[UserId, Path()], request: Request,
+                  exchange: Annotated[Exchange, Query()] = "binanceus") -> JSONResponse:
+    authorize(request, user_id)
     ctx = request.app.state.ctx
+    served = runtime(ctx).exchanges
+    if exchange not in served:  # a client error, not a failure of the exchange (502)
+        return _error(422, f"exchange {exchange!r} is not served by this gateway "
+                           f"(serves: {', '.join(served)})")
     report = await balances.fetch_report(runtime(ctx).pool, ctx.bus.redis, user_id, exchange)
     body = report.model_dump(mode="json")
     if report.ok:
         return JSONResponse(body)
-    return JSONResponse(body, status_code=_STATUS.get(report.category, 502))
+    status = _STATUS.get(report.category, 502)
+    return JSONResponse(body, status_code=status,
+                        headers={"Retry-After": "5"} if status in (429, 503) else None)

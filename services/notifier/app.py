@@ -18,7 +18,7 @@ def bootstrap(*, redis_url: str | None = None,
               settings: NotifierSettings | None = None) -> NotifierContext:
     service = ServiceSettings()
     settings = settings or NotifierSettings()
-    bus = Bus(redis_url or RedisSettings().redis_url, "notifier", service.instance_id,
+    bus = Bus(redis_url or RedisSettings().url(), "notifier", service.instance_id,
               service.claim_idle_ms)
     return NotifierContext(
         bus=bus, settings=settings, sender=AppriseSender(settings.alert_urls),

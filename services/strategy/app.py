@@ -25,7 +25,7 @@ def bootstrap(*, redis_url: str | None = None, settings: StrategySettings | None
     """Build the service from the environment; tests may pass Redis, configs, clock, kinds."""
     service = ServiceSettings()
     settings = settings or StrategySettings()
-    url = redis_url or RedisSettings().redis_url
+    url = redis_url or RedisSettings().url()
     if configs is None:
         configs = load(settings.strategy_file, os.environ, kinds)
     bus = Bus(url, "strategy", service.instance_id)

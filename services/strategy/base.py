@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import Mode, Side, Ticker, TradeLogged
+from shared.types import Amount, Exchange, Symbol, UserId
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,23}$"
 FAILED_STATUSES = {"rejected", "failed", "error", "canceled", "cancelled", "expired"}
@@ -27,9 +28,9 @@ class StrategyConfig(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     kind: str
-    user_id: str = Field(min_length=1, max_length=64)
-    exchange: str = "binanceus"
-    symbol: str = Field(min_length=3, max_length=32)
+    user_id: UserId
+    exchange: Exchange = "binanceus"
+    symbol: Symbol
     enabled: bool = True
 
 
@@ -39,9 +40,9 @@ class IntentDraft(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     intent_id: str = Field(min_length=1, max_length=64)
-    symbol: str
+    symbol: Symbol
     side: Side
-    amount_usd: Decimal = Field(gt=0)
+    amount_usd: Amount
     at: datetime
     price: Decimal | None = None
     reason: str = ""

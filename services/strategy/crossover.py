@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.strategy.base import IntentDraft, Strategy, StrategyConfig
 from shared.events import Side, Ticker
+from shared.types import Amount
 
 
 class CrossoverConfig(StrategyConfig):
     kind: Literal["crossover"] = "crossover"
     fast: int = Field(ge=1)
     slow: int = Field(ge=2)
-    amount_usd: Decimal = Field(gt=0)
+    amount_usd: Amount
     cooldown_s: float = Field(default=0, ge=0)
     sell: bool = True
 

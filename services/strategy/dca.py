@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.strategy.base import IntentDraft, Strategy, StrategyConfig, outcome_spent
 from shared.events import Side, Ticker, TradeLogged
+from shared.types import Amount
 
 
 class DcaConfig(StrategyConfig):
     kind: Literal["dca"] = "dca"
-    amount_usd: Decimal = Field(gt=0)
+    amount_usd: Amount
     interval_s: float = Field(gt=0)
     budget_usd: Decimal = Field(gt=0)
     start_at: datetime | None = None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import wait_healthy
 from piggy.ops import wait_outcome
 from piggy.stack import Child
 from shared import streams, tradelog
@@ -57,10 +58,12 @@ def test_two_executor_processes_split_a_burst_and_fill_each_intent_once(
         redis_url: str, tmp_path: Path) -> None:
     with running_stack(tmp_path, redis_url, sandbox=False) as stack:
         first = next(c for c in stack.children if c.name == "executor")
-        second = Child("executor-2", first.argv, "", first.env | {"PIGGY_HEALTH_PORT": str(free_port())},
-                       tmp_path / "logs" / "executor-2.log")
+        port = free_port()
+        second = Child("executor-2", first.argv, f"http://127.0.0.1:{port}/healthz",
+                       first.env | {"PIGGY_HEALTH_PORT": str(port)}, tmp_path / "logs" / "executor-2.log")
         second.start()
         try:
+            wait_healthy(second, 60)  # subscribed before the burst, however slow the machine
             counts = asyncio.run(_burst(redis_url, 200))
         finally:
             second.stop()

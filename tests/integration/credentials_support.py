@@ -132,3 +132,17 @@ async def assert_secret_absent_from_redis(redis_url: str, secret: str) -> int:
         for needle in needles:
             assert needle not in blob, f"secret found in Redis key {key!r}"
     return len(dump)
+
+
+def original_client_success(resp: httpx.Response) -> bool:
+    """How the app CryptoPiggy replaces judged ``POST /api/credentials``: success when the JSON
+    has ``ok``/``canTrade``/``validated`` true, ``status`` ok|success, or the HTTP status is 200."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return (resp.status_code == 200 or body.get("ok") is True or body.get("canTrade") is True
+            or body.get("validated") is True
+            or str(body.get("status", "")).lower() in ("ok", "success"))

@@ -17,6 +17,7 @@ from shared.vault import Vault, load_master_key, vault_ref
 from tests.integration.credentials_support import (
     assert_secret_absent_from_redis,
     eventually,
+    original_client_success,
     service_env,
     services,
     stream_events,
@@ -62,6 +63,7 @@ async def test_good_key_validates_persists_across_restart_and_never_leaks(
     async with services(redis_url, responses) as s:
         resp = await s.call("POST", "/api/credentials", json=body("alice", key["api_key"], key["secret"]))
         assert resp.status_code == 200, resp.text
+        assert original_client_success(resp)
         out = resp.json()
         assert out | {"checkedAt": None} == out | {
             "ok": True, "validated": True, "canTrade": True, "canWithdraw": False,
@@ -119,7 +121,8 @@ async def test_bad_keys_are_rejected_each_with_its_own_reason(
         for user, (api_key, secret, code, text) in cases.items():
             resp = await s.call("POST", "/api/credentials", json=body(user, api_key, secret))
             out = resp.json()
-            assert resp.status_code == 200
+            assert resp.status_code == 422  # refused by the exchange: never a 2xx
+            assert not original_client_success(resp)
             assert (out["ok"], out["validated"], out["canTrade"], out["status"]) == (
                 False, False, False, "rejected"), out
             assert out["reasonCode"] == code and out["error"].startswith(text)
@@ -137,7 +140,10 @@ async def test_unreachable_exchange_is_its_own_reason(
         redis_url: str, env: Callable[..., dict[str, str]], free_port: Callable[[], int]) -> None:
     env(PIGGY_BINANCEUS_URL=f"http://127.0.0.1:{free_port()}")
     async with services(redis_url, []) as s:
-        out = (await s.call("POST", "/api/credentials", json=body("bob", "K" * 64, "S" * 64))).json()
+        resp = await s.call("POST", "/api/credentials", json=body("bob", "K" * 64, "S" * 64))
+        out = resp.json()
+    assert resp.status_code == 503 and int(resp.headers["retry-after"]) > 0
+    assert not original_client_success(resp)
     assert out["status"] == "rejected" and out["reasonCode"] == "exchange_unreachable"
     assert out["error"].startswith("exchange unreachable")
 

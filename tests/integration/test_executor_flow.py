@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from faststream.redis.parser import BinaryMessageFormatV1
 
 from piggy.ops import wait_outcome
 from services.executor.risk import spend_key, to_micros
@@ -175,3 +176,88 @@ async def test_unknown_order_status_is_looked_up_again_never_released_or_logged_
         assert await tradelog.read(bus.redis, intent_id=intent.intent_id) == []
         spent = await bus.redis.get(spend_key("hal", datetime.now(UTC)))
         assert int(spent) == to_micros(Decimal(2))
+
+
+async def _json_frame(body: bytes) -> bytes:
+    """A faststream frame that says its body is JSON, whatever the body is."""
+    return await BinaryMessageFormatV1.encode(message=body, reply_to=None, correlation_id="junk",
+                                              headers={"content-type": "application/json"})
+
+
+async def test_undecodable_frames_are_dead_lettered_on_first_delivery_batched_or_not(
+        redis_url: str) -> None:
+    # The claim idle time is far beyond the test: anything that is not dead-lettered on its
+    # first delivery would stay pending, and the assertions on the pending lists would fail.
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        for stream in (streams.INTENTS, streams.CREDENTIALS):
+            for body in (b"\xff\xfe{not utf-8", b"{not json", b'"a string"'):
+                await bus.redis.xadd(stream, {"__data__": await _json_frame(body)})
+        good = OrderIntent(user_id="ida", symbol="BTC/USDT", amount_usd=Decimal(2))
+        await bus.publish(good, streams.INTENTS)
+        assert await wait_outcome(bus, good.intent_id, 10) is not None
+        for _ in range(100):
+            dead = await _entries(bus.redis, streams.DEAD_LETTER)
+            if len(dead) >= 6:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(d["stream"] for d in dead) == [streams.CREDENTIALS] * 3 + [streams.INTENTS] * 3
+        assert sum("undecodable" in d["reason"] for d in dead) == 4
+        for stream in (streams.INTENTS, streams.CREDENTIALS):
+            assert (await bus.redis.xpending(stream, "executor"))["pending"] == 0
+
+
+async def test_an_unknown_major_version_is_dead_lettered_with_the_reason_never_executed(
+        redis_url: str) -> None:
+    async with executor(redis_url, ExecutorSettings(allow_live=True)), client_bus(redis_url) as bus:
+        await _armed(bus.redis, "jon")
+        future = OrderIntent(user_id="jon", symbol="BTC/USDT", amount_usd=Decimal(2))
+        await bus.broker.publish(future.model_dump(mode="json") | {"version": 99},
+                                 stream=streams.INTENTS)
+        now = OrderIntent(user_id="jon", symbol="BTC/USDT", amount_usd=Decimal(2))
+        await bus.publish(now, streams.INTENTS)
+        requests = await _requests(bus.redis, 1)
+        assert [r["intent_id"] for r in requests] == [now.intent_id]
+        dead = await _entries(bus.redis, streams.DEAD_LETTER)
+        assert len(dead) == 1 and "unsupported major version 99" in dead[0]["reason"]
+        assert await bus.redis.exists(f"piggy:ledger:{future.intent_id}") == 0
+
+
+async def test_one_bad_entry_in_a_batch_is_dead_lettered_alone_the_rest_handled_once(
+        redis_url: str) -> None:
+    async with client_bus(redis_url) as bus:
+        from shared.bus import ensure_group
+
+        await ensure_group(bus.redis, streams.INTENTS, "executor")
+        intents = [OrderIntent(user_id="kim", symbol="BTC/USDT", amount_usd=Decimal(2))
+                   for _ in range(20)]
+        for i, intent in enumerate(intents):  # one backlog, read as one batch
+            await bus.publish(intent, streams.INTENTS)
+            if i == 7:
+                await bus.redis.xadd(streams.INTENTS, {"__data__": await _json_frame(b"{bad")})
+        async with executor(redis_url):
+            for intent in intents:
+                assert await wait_outcome(bus, intent.intent_id, 10) is not None
+            await asyncio.sleep(0.3)
+        lines = await tradelog.read(bus.redis, user_id="kim", limit=100)
+        assert sorted(ln.intent_id for ln in lines) == sorted(i.intent_id for i in intents)
+        dead = await _entries(bus.redis, streams.DEAD_LETTER)
+        assert len(dead) == 1 and "undecodable" in dead[0]["reason"]
+        assert (await bus.redis.xpending(streams.INTENTS, "executor"))["pending"] == 0
+
+
+async def test_a_routed_intent_never_answered_is_looked_up_then_logged_unknown_with_the_reason(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = ExecutorSettings(allow_live=True, outcome_timeout_s=0.3, reconcile_rounds=2)
+    async with executor(redis_url, settings), client_bus(redis_url) as bus:
+        await _armed(bus.redis, "lou")
+        intent = OrderIntent(user_id="lou", symbol="BTC/USDT", amount_usd=Decimal(2))
+        await bus.publish(intent, streams.INTENTS)
+        line = await wait_outcome(bus, intent.intent_id, 10)
+        assert line is not None and line.mode.value == "LIVE" and line.status == "unknown"
+        assert "no outcome after 2 lookup(s)" in line.reasons[0]
+        assert line.client_order_id == client_order_id(intent.intent_id)
+        requests = await _entries(bus.redis, streams.ORDER_REQUESTS)
+        assert [r["client_order_id"] for r in requests] == [client_order_id(intent.intent_id)] * 3
+        spent = await bus.redis.get(spend_key("lou", datetime.now(UTC)))
+        assert int(spent) == to_micros(Decimal(2))  # the money may be spent: kept reserved
+        assert any("ALERT" in r.message and intent.intent_id in r.message for r in caplog.records)

@@ -20,9 +20,11 @@ def free_ports() -> Ports:
 
 @contextmanager
 def running_stack(home: Path, redis_url: str, env: dict[str, str] | None = None,
-                  sandbox: bool = True) -> Iterator[Stack]:
+                  sandbox: bool = True, acl: bool = False) -> Iterator[Stack]:
+    """``acl``: every service as its own Redis ACL user (the test Redis keeps its default
+    user, so the test itself may still look at everything)."""
     stack = Stack(home=home, ports=free_ports(), redis_url=redis_url, sandbox=sandbox,
-                  extra_env=env or {}, say=lambda _m: None)
+                  extra_env=env or {}, say=lambda _m: None, acl=acl)
     try:
         stack.start(timeout=60)
         yield stack
