@@ -27,7 +27,7 @@ from rich.table import Table
 
 from bench import measure
 from bench.harness import free_port, live_stack
-from bench.sandbox_rtt import ameasure_create_order_rtt
+from bench.sandbox_rtt import ameasure_create_order_rtt, ameasure_rate_limiter
 from piggy.embedded_redis import start_redis
 
 TARGETS = {"overhead_p50_ms": 1.0, "overhead_p99_ms": 5.0, "paper_1_per_s": 2000.0,
@@ -86,6 +86,8 @@ def run(quick: bool, console: Console) -> dict[str, Any]:
             tick = task("floor: direct ccxt create_order", 1)
             results["ccxt_floor"] = asyncio.run(ameasure_create_order_rtt(live.stack.sandbox_url,
                                                                            n["ccxt"]))
+            results["rate_limiter"] = asyncio.run(ameasure_rate_limiter(
+                live.stack.sandbox_url, 30))
             tick(1)
             live.admin.set_price("BTCUSDT", "50000")
             key = live.fund_and_arm("bench")
@@ -138,6 +140,11 @@ def table(r: dict[str, Any]) -> Table:
     fl, cc, lv, ks = r["redis_floor"], r["ccxt_floor"], r["live_latency"], r["kill_switch"]
     t.add_row("floor: Redis XADD→XREADGROUP", f"{fl['p50_ms']} ms", f"{fl['p99_ms']} ms", "", "")
     t.add_row("floor: direct ccxt create_order", f"{cc['p50_ms']} ms", f"{cc['p99_ms']} ms", "", "")
+    rl = r.get("rate_limiter")
+    if rl:  # the product's client at the sandbox: ccxt's limiter off (it is on for real URLs)
+        t.add_row("  order+balance, product client at sandbox (limiter off / on)",
+                  f"{rl['limiter_off_p50_ms']} / {rl['limiter_on_p50_ms']} ms", "",
+                  "not slowed", "" if rl["product_setting_at_loopback"] else "[red]on[/]")
     t.add_row("live intent → OrderPlaced", f"{lv['p50_ms']} ms", f"{lv['p99_ms']} ms", "",
               f"{lv['failed']} failed")
     t.add_row("  overhead above direct ccxt", f"{r['overhead_ms']['p50']} ms",

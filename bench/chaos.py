@@ -25,8 +25,13 @@ from services.executor.routing import client_order_id
 from shared import streams
 from shared.bus import Bus
 from shared.events import OrderIntent
+from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS, adapter
 
-# (kind, probability, extra) on POST /api/v3/order; seeded, so a run is reproducible.
+# Each exchange's order endpoint at its sandbox venue (where the faults are installed).
+ORDER_ENDPOINTS = {"binanceus": "POST /api/v3/order", "binance": "POST /api/v3/order",
+                   "kraken": "POST /0/private/AddOrder",
+                   "coinbase": "POST /api/v3/brokerage/orders"}
+# (kind, probability, extra) on the order endpoint; seeded, so a run is reproducible.
 FAULTS: list[tuple[str, float, dict[str, Any]]] = [
     ("http5xx", 0.04, {}),
     ("rate_limit", 0.04, {}),
@@ -40,6 +45,7 @@ CONSUMED = [(streams.INTENTS, "executor"), (streams.ORDER_REQUESTS, "gateway"),
 
 @dataclass
 class ChaosReport:
+    exchange: str = DEFAULT_EXCHANGE
     intents: list[str] = field(default_factory=list)
     kills: list[str] = field(default_factory=list)
     orphaned_at_kill: int = 0
@@ -71,7 +77,8 @@ class ChaosReport:
     def mismatches(self) -> list[str]:
         """Orders at the exchange whose intent's line does not say LIVE with that order id,
         and LIVE-placed lines without an order at the exchange."""
-        cid_to_intent = {client_order_id(i): i for i in self.intents}
+        sent_as = adapter(self.exchange).client_order_id  # the id the exchange saw
+        cid_to_intent = {sent_as(client_order_id(i)): i for i in self.intents}
         line_by_intent = {ln["intent_id"]: ln for ln in self.lines}
         out = []
         for order in self.orders:
@@ -79,10 +86,11 @@ class ChaosReport:
             line = line_by_intent.get(intent or "")
             if intent is None:
                 out.append(f"order {order['orderId']} with unknown cid {order['clientOrderId']}")
-            elif line is None or line.get("order_id") != str(order["orderId"]):
+            elif line is None or line.get("order_id") != _order_id(order):
                 out.append(f"order {order['orderId']} for {intent}: line says "
-                           f"{(line or {}).get('mode')} {(line or {}).get('status')}")
-        at_exchange = {str(o["orderId"]) for o in self.orders}
+                           f"{(line or {}).get('mode')} {(line or {}).get('status')} "
+                           f"{'; '.join((line or {}).get('reasons') or [])[:300]}")
+        at_exchange = {_order_id(o) for o in self.orders}
         for ln in self.lines:
             if ln.get("mode") == "LIVE" and ln.get("status") != "rejected" \
                     and ln.get("order_id") not in at_exchange:
@@ -92,7 +100,8 @@ class ChaosReport:
     def summary(self) -> dict[str, Any]:
         statuses = Counter(f"{ln.get('mode')} {ln.get('status')}" for ln in self.lines
                            if ln["intent_id"] in set(self.intents))
-        return {"intents": len(self.intents), "kills": len(self.kills),
+        return {"exchange": self.exchange, "intents": len(self.intents),
+                "kills": len(self.kills),
                 "orphaned_at_kill": self.orphaned_at_kill, "redis_restarts": self.redis_restarts,
                 "orders_at_sandbox": len(self.orders), "duplicates": len(self.duplicate_orders()),
                 "lost": len(self.lost()), "logged_twice": len(self.logged_twice()),
@@ -104,27 +113,33 @@ class ChaosReport:
                 "seconds": round(self.seconds, 1)}
 
 
-def install_faults(live: LiveStack, seed: int) -> None:
+def _order_id(order: dict[str, Any]) -> str:
+    """The exchange's own order id (kraken txid, coinbase order_id, binance orderId)."""
+    return str(order.get("venue_order_id") or order["orderId"])
+
+
+def install_faults(live: LiveStack, seed: int, exchange: str = DEFAULT_EXCHANGE) -> None:
     for i, (kind, p, extra) in enumerate(FAULTS):
-        live.admin.add_fault(endpoint="POST /api/v3/order", kind=kind, probability=p,
-                             seed=seed + i, **extra)
+        live.admin_for(exchange).add_fault(endpoint=ORDER_ENDPOINTS[exchange], kind=kind,
+                                           probability=p, seed=seed + i, **extra)
 
 
 async def drive(live: LiveStack, *, user: str, api_key: str, n: int, kills: int,
                 seconds: float, seed: int = 7,
                 restart_redis: Callable[[], None] | None = None,
-                settle_s: float = 120.0, say: Callable[[str], None] = lambda _m: None) -> ChaosReport:
+                settle_s: float = 120.0, say: Callable[[str], None] = lambda _m: None,
+                exchange: str = DEFAULT_EXCHANGE, amount: Decimal = Decimal(2)) -> ChaosReport:
     """Publish ``n`` intents over ``seconds`` with ``kills`` SIGKILLs spread over the same
     time (and one Redis restart half-way when ``restart_redis`` is given), then wait for
     every outcome (bounded by ``settle_s``) and collect the evidence."""
-    report = ChaosReport()
+    report = ChaosReport(exchange=exchange)
     rng = random.Random(seed)
     began = time.monotonic()
     bus = Bus(live.redis_url, "chaos")
     await bus.broker.connect()
     watch = aredis.from_url(live.redis_url, decode_responses=True)
     try:
-        publisher = asyncio.create_task(_publish(bus, user, n, seconds, report))
+        publisher = asyncio.create_task(_publish(bus, user, n, seconds, report, amount))
         killer = asyncio.create_task(_kill_loop(live, watch, kills, seconds, rng, report,
                                                 restart_redis, say))
         await publisher
@@ -138,11 +153,12 @@ async def drive(live: LiveStack, *, user: str, api_key: str, n: int, kills: int,
     return report
 
 
-async def _publish(bus: Bus, user: str, n: int, seconds: float, report: ChaosReport) -> None:
+async def _publish(bus: Bus, user: str, n: int, seconds: float, report: ChaosReport,
+                   amount: Decimal) -> None:
     gap = seconds / max(n, 1)
     for _ in range(n):
-        intent = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2),
-                             source="chaos")
+        intent = OrderIntent(user_id=user, symbol=TEST_SYMBOLS[report.exchange],
+                             exchange=report.exchange, amount_usd=amount, source="chaos")
         report.intents.append(intent.intent_id)
         for attempt in range(200):  # Redis may be restarting: the same intent again
             try:
@@ -244,7 +260,8 @@ async def _settle(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
 
 async def _collect(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
                    api_key: str) -> None:
-    report.orders = list(live.admin.orders(api_key=api_key))
+    admin = live.admin_for(report.exchange)
+    report.orders = list(admin.orders(api_key=api_key))
     report.lines = await trade_lines(live.redis_url)
     for stream, group in CONSUMED:
         report.pending_after[f"{stream}/{group}"] = await pending_count(watch, stream, group)
@@ -260,7 +277,7 @@ async def _collect(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
     report.dead_letters = [d for d in await stream_bodies(watch, streams.DEAD_LETTER)
                            if d.get("stream") in {s for s, _ in CONSUMED}]
     report.faults_fired = {f"{r['kind']}#{r['id']}": r.get("fired", 0)
-                           for r in live.admin.faults()}
+                           for r in admin.faults()}
 
 
 async def _safe_close(bus: Bus, watch: aredis.Redis) -> None:

@@ -19,10 +19,11 @@ import httpx
 import redis.asyncio as aredis
 from redis.client import NEVER_DECODE
 
-from piggy.stack import Child, Ports, Stack
+from piggy.stack import Child, Ports, Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
 from shared import streams
 from shared.bus import decode_entry
+from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS
 
 # Risk limits out of the way and fast failure detection; callers may override any of it.
 LIVE_ENV = {"ALLOW_LIVE": "1", "PIGGY_HEARTBEAT_MAX_AGE_S": "30", "PIGGY_CLAIM_IDLE_MS": "1000",
@@ -70,6 +71,10 @@ class LiveStack:
     def admin(self) -> SandboxAdmin:
         return SandboxAdmin(self.stack.sandbox_url)
 
+    def admin_for(self, exchange: str) -> SandboxAdmin:
+        """The admin API of ``exchange``'s venue at the sandbox."""
+        return SandboxAdmin(sandbox_urls(self.stack.sandbox_url)[f"PIGGY_{exchange.upper()}_URL"])
+
     def token(self) -> str:
         return (self.stack.home / "api-token").read_text().strip()
 
@@ -101,15 +106,18 @@ class LiveStack:
         wait_healthy(replica, wait)
         return replica
 
-    def fund_and_arm(self, user: str, usdt: str = "10000000") -> dict[str, Any]:
-        """A sandbox key with funds, saved through the API, validated, then live armed."""
-        key = self.admin.create_key(balances={"USDT": usdt})
-        saved = self.api("POST", "/api/credentials", {"userId": user, "exchange": "binanceus",
+    def fund_and_arm(self, user: str, usdt: str = "10000000",
+                     exchange: str = DEFAULT_EXCHANGE) -> dict[str, Any]:
+        """A sandbox key with funds (in the test pair's quote currency), saved through the API,
+        validated, then live armed."""
+        quote = TEST_SYMBOLS[exchange].split("/")[1]
+        key = self.admin_for(exchange).create_key(balances={quote: usdt})
+        saved = self.api("POST", "/api/credentials", {"userId": user, "exchange": exchange,
                                                       "apiKey": key["api_key"],
                                                       "apiSecret": key["secret"]})
         if saved.status_code != 200 or saved.json().get("status") != "validated":
             raise RuntimeError(f"keys not validated: {saved.status_code} {saved.text[:300]}")
-        armed = self.api("POST", "/api/live/arm", {"userId": user})
+        armed = self.api("POST", "/api/live/arm", {"userId": user, "exchange": exchange})
         if armed.status_code != 200 or not armed.json().get("armed"):
             raise RuntimeError(f"not armed: {armed.status_code} {armed.text[:500]}")
         return key

@@ -17,8 +17,9 @@ from rich.table import Table
 
 from piggy import checks, client, keys, ops, strategy, tokens
 from piggy.stack import Ports, Stack
-from shared import redis_acl
+from shared import redis_acl, tradelog
 from shared.events import TradeLogged
+from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
 
 app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
@@ -52,8 +53,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _print_trade(line: TradeLogged) -> None:
     color = {"LIVE": "bold red", "PAPER": "cyan"}.get(line.mode.value, "yellow")
-    console.print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.symbol} "
-                  f"${line.amount_usd} user={line.user_id} intent={line.intent_id} "
+    console.print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.exchange} "
+                  f"{line.symbol} {tradelog.amounts(line)} user={line.user_id} "
+                  f"intent={line.intent_id} client_order_id={line.client_order_id or '-'} "
                   f"order={line.order_id or '-'} corr={line.correlation_id}"
                   + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
 
@@ -67,7 +69,18 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _run_stack(once: bool, demo: bool) -> None:
+def _exchange(value: str) -> str:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+EXCHANGE_OPTION = typer.Option(DEFAULT_EXCHANGE, "--exchange", callback=_exchange,
+                               help=f"one of {', '.join(EXCHANGES)}")
+
+
+def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None:
     _stop_on_signals()
     home = HomeSettings().home
     redis_settings = RedisSettings()
@@ -93,7 +106,7 @@ def _run_stack(once: bool, demo: bool) -> None:
         else:
             console.print(f"API token: in {api.token_file if api.api_token is None else 'PIGGY_API_TOKEN'}")
         if demo:
-            _demo_buy(stack.operator_url())
+            _demo_buy(stack.operator_url(), exchange)
         if once:
             return
         console.print("running; Ctrl-C stops everything")
@@ -107,10 +120,11 @@ def _run_stack(once: bool, demo: bool) -> None:
         stack.stop()
 
 
-def _demo_buy(redis_url: str) -> None:
-    console.print("$2 test buy of BTC/USDT for user 'demo'…")
-    intent, line = asyncio.run(ops.test_buy(redis_url, user_id="demo", symbol="BTC/USDT",
-                                            usd=Decimal(2), exchange="binanceus", timeout_s=20))
+def _demo_buy(redis_url: str, exchange: str) -> None:
+    symbol = TEST_SYMBOLS[exchange]
+    console.print(f"$2 test buy of {symbol} on {exchange} for user 'demo'…")
+    intent, line = asyncio.run(ops.test_buy(redis_url, user_id="demo", symbol=symbol,
+                                            usd=Decimal(2), exchange=exchange, timeout_s=20))
     if line is None:
         raise RuntimeError(f"no outcome for intent {intent.intent_id} within 20 s")
     console.print("trade log:")
@@ -124,21 +138,31 @@ def up(once: bool = typer.Option(False, "--once", help="start, check health, sto
 
 
 @app.command()
-def demo(once: bool = typer.Option(False, "--once", help="run the demo once and exit 0")) -> None:
-    """Start the stack, run the $2 test buy (paper), print the trade log line, keep running."""
-    _run_stack(once, demo=True)
+def demo(once: bool = typer.Option(False, "--once", help="run the demo once and exit 0"),
+         exchange: str = EXCHANGE_OPTION) -> None:
+    """Start the stack, run the $2 test buy (paper) on EXCHANGE, print the trade log line."""
+    _run_stack(once, demo=True, exchange=exchange)
 
 
 @app.command("test-buy")
 def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
-             symbol: str = typer.Option("BTC/USDT", callback=checks.symbol),
+             symbol: str = typer.Option("", help="default: the exchange's BTC pair"),
              user: str = typer.Option("demo", "--user", callback=checks.user),
-             exchange: str = typer.Option("binanceus", callback=checks.exchange),
+             exchange: str = typer.Option(DEFAULT_EXCHANGE, callback=checks.exchange),
+             accept_minimum: bool = typer.Option(
+                 False, "--accept-minimum",
+                 help="when the amount is below the exchange's minimum, buy that minimum"),
              timeout: float = typer.Option(20.0, help="seconds to wait for the outcome"),
              live: bool = typer.Option(False, "--live", help="LIVE or nothing (through the API): "
                                        "exit 2 naming every closed gate instead of a paper fill")) -> None:
-    """Publish a test-buy intent and wait for its outcome."""
+    """Publish a test-buy intent and wait for its outcome.
+
+    Before anything is sent the API is asked for the exchange's smallest accepted amount; when
+    the amount is below it, that minimum is shown and only bought with --accept-minimum (or a
+    yes at the prompt)."""
     amount = _usd(usd)
+    symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
+    amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
         raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, console))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
@@ -152,6 +176,24 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
     raise typer.Exit(0 if line.status not in ("rejected",) else 2)
 
 
+def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: bool) -> Decimal:
+    try:
+        quote = client.call("GET", "/api/minimum", params={
+            "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")}, timeout=10)
+    except (typer.Exit, typer.BadParameter):  # no API (or no token): the executor still checks
+        console.print("[yellow]could not ask the API for the exchange's minimum; sending as is[/]")
+        return amount
+    if quote.get("enough"):
+        return amount
+    smallest = Decimal(str(quote["minimumUsd"]))
+    console.print(f"[yellow]{quote['reason']}[/]\nthe smallest amount {exchange} accepts for "
+                  f"{quote['symbol']} now: ${smallest}")
+    if accept or (console.is_terminal and typer.confirm(f"buy ${smallest} instead?")):
+        return smallest
+    console.print(f"nothing sent; run again with --usd {smallest} or --accept-minimum")
+    raise typer.Exit(2)
+
+
 @app.command()
 def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
            limit: int = typer.Option(20, min=1),
@@ -161,11 +203,15 @@ def trades(user: str | None = typer.Option(None, "--user", callback=checks.user)
     if as_json:
         typer.echo(json.dumps([ln.model_dump(mode="json") for ln in lines], indent=2))
         return
-    table = Table("time", "mode", "status", "user", "symbol", "side", "usd", "order id", "intent",
-                  "reasons")
+    table = Table("time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
+                  "filled", "cost", "fee", "order id", "intent", "reasons")
     for ln in lines:
-        table.add_row(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.symbol,
-                      ln.side.value, str(ln.amount_usd), ln.order_id, ln.intent_id, "; ".join(ln.reasons))
+        fee = f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else ""
+        table.add_row(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id,
+                      ln.exchange, ln.symbol, ln.side.value, str(ln.amount_usd),
+                      f"{ln.filled.normalize():f}" if ln.filled else "",
+                      f"{ln.cost.normalize():f}" if ln.cost else "", fee, ln.order_id,
+                      ln.intent_id, "; ".join(ln.reasons))
     console.print(table)
 
 
@@ -215,7 +261,7 @@ def _print_status(body: dict[str, object]) -> None:
 
 @live_app.command("arm")
 def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
-             exchange: str = typer.Option("binanceus", callback=checks.exchange),
+             exchange: str = EXCHANGE_OPTION,
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
              ) -> None:
@@ -234,28 +280,34 @@ def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user)) -
 
 @live_app.command("status")
 def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
-                exchange: str = typer.Option("binanceus", callback=checks.exchange)) -> None:
+                exchange: str = EXCHANGE_OPTION) -> None:
     """Every gate, open or closed, with its reason."""
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
 
 
 @app.command("sandbox-key")
 def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user),
-                usdt: str = typer.Option("1000", help="starting USDT balance at the sandbox"),
+                usdt: str = typer.Option("1000", "--funds", "--usdt",
+                                         help="starting balance in the test pair's quote currency"),
+                exchange: str = EXCHANGE_OPTION,
                 can_trade: bool = typer.Option(True, "--can-trade/--no-trade")) -> None:
-    """Create a funded key at the sandbox exchange and save it for USER through the API.
+    """Create a funded key at the sandbox's EXCHANGE venue and save it for USER through the API.
 
     The secret goes from the sandbox straight into the vault; it is never printed."""
     from sandbox.admin import SandboxAdmin
 
-    url = ExchangeSettings().binanceus_url or "http://127.0.0.1:18000"
+    url = ExchangeSettings().base_url(exchange)
+    if not url:
+        console.print(f"[red]PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}[/]")
+        raise typer.Exit(1)
+    quote = TEST_SYMBOLS[exchange].split("/")[1]
     try:
-        key = SandboxAdmin(url).create_key(balances={"USDT": str(_usd(usdt))}, can_trade=can_trade)
+        key = SandboxAdmin(url).create_key(balances={quote: str(_usd(usdt))}, can_trade=can_trade)
     except Exception as exc:
         console.print(f"[red]sandbox unreachable at {url}: {type(exc).__name__}[/]")
         raise typer.Exit(1) from exc
     body = client.call("POST", "/api/credentials", answers=frozenset({422, 503}), json={
-        "userId": user, "exchange": "binanceus", "apiKey": key["api_key"], "apiSecret": key["secret"]})
+        "userId": user, "exchange": exchange, "apiKey": key["api_key"], "apiSecret": key["secret"]})
     console.print(f"sandbox key {body.get('apiKeyMasked') or key['api_key'][:4] + '…'} saved for {user}: "
                   f"status {body.get('status')}, canTrade {body.get('canTrade')}"
                   + (f", error: {body.get('error')}" if body.get("error") else ""))

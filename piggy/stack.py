@@ -171,8 +171,8 @@ class Stack:
             env.pop(inherited, None)  # each child gets its own user (or none), never the operator's
         env.update({"PIGGY_REDIS_URL": self.redis_url or "", "PIGGY_HOME": str(self.home),
                     "PIGGY_API_PORT": str(self.ports.api), "PYTHONUNBUFFERED": "1"})
-        if self.sandbox:
-            env["PIGGY_BINANCEUS_URL"] = self.sandbox_url
+        if self.sandbox:  # the sandbox serves every exchange, each under /<name>
+            env.update(sandbox_urls(self.sandbox_url))
         env.update(self.extra_env)
         return env
 
@@ -268,3 +268,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.redis_proc.kill()
             self.say("redis       stopped")
+
+
+def sandbox_urls(root: str) -> dict[str, str]:
+    """``PIGGY_<EXCHANGE>_URL`` for every exchange at a sandbox (binanceus at its root)."""
+    from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
+
+    root = root.rstrip("/")
+    return {f"PIGGY_{name.upper()}_URL": root if name == DEFAULT_EXCHANGE else f"{root}/{name}"
+            for name in EXCHANGES}

@@ -104,6 +104,10 @@ class OrderRequested(Event):
     amount_usd: Amount
     live: bool = False
     requested_by: str = ""
+    # the user's trade bounds: a quote order the exchange would round below ``min_usd`` is
+    # rounded up to the next quantity step only while it stays within ``max_usd``
+    min_usd: Money | None = None
+    max_usd: Money | None = None
 
 
 class OrderPlaced(Event):
@@ -122,6 +126,7 @@ class OrderPlaced(Event):
     fee: Money = Decimal(0)
     fee_currency: str = ""
     route: str = "gateway"
+    notes: list[str] = Field(default_factory=list)  # e.g. "rounded up to the next step"
 
 
 class RejectCategory(StrEnum):
@@ -188,6 +193,7 @@ class TradeLogged(Event):
     filled: Money = Decimal(0)
     cost: Money = Decimal(0)
     fee: Money = Decimal(0)
+    fee_currency: str = ""
     reasons: list[str] = Field(default_factory=list)
     source: str = ""
     route: str = ""
@@ -338,6 +344,7 @@ class ArmLive(Event):
 class DisarmLive(Event):
     type: Literal["DisarmLive"] = "DisarmLive"
     user_id: UserId
+    exchange: Exchange = "binanceus"  # whose gates the answer shows
     reason: str = "operator disarmed"
 
 

@@ -1,21 +1,22 @@
 """The ccxt client factory and symbol resolution through the exchange's own market data.
 
-ccxt is used unmodified: only ``urls['api']`` is rewritten when an exchange is configured at a
-local URL (the sandbox), and then every REST base is rewritten so nothing leaves loopback.
+``make_exchange`` hands the work to the exchange's adapter (``shared.exchanges``): its ccxt
+options, URL pointing (``PIGGY_<EXCHANGE>_URL``), testnet mode and rate limiter.
 """
 from __future__ import annotations
 
 import difflib
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
-import ccxt.async_support as ccxta
-
+from shared.exchanges import EXCHANGES, adapter
+from shared.exchanges.base import point_to
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair
 
-SUPPORTED = ("binanceus", "binance", "kraken", "coinbase")
+SUPPORTED = EXCHANGES
+__all__ = ["SUPPORTED", "UnknownSymbol", "make_exchange", "point_to", "resolve_symbol",
+           "to_decimal"]
 
 
 class UnknownSymbol(ValueError):
@@ -27,26 +28,7 @@ class UnknownSymbol(ValueError):
 
 def make_exchange(exchange: str, settings: ExchangeSettings, keys: ApiKeyPair | None = None) -> Any:
     """A ccxt async instance for ``exchange``; the caller owns it and must ``await close()``."""
-    if exchange not in SUPPORTED:
-        raise ValueError(f"unsupported exchange {exchange!r}; one of {', '.join(SUPPORTED)}")
-    config: dict[str, Any] = {"enableRateLimit": False, "timeout": settings.exchange_timeout_ms}
-    if keys is not None:
-        config |= {"apiKey": keys.api_key, "secret": keys.secret}
-    client = getattr(ccxta, exchange)(config)
-    base = settings.base_url(exchange)
-    if base:
-        point_to(client, base)
-    return client
-
-
-def point_to(client: Any, base: str) -> Any:
-    """Rewrite every REST base URL of ``client`` to ``base`` + the original path."""
-    base = base.rstrip("/")
-    api = client.urls["api"]
-    for name, url in list(api.items()):
-        if isinstance(url, str):
-            api[name] = base + urlsplit(url).path
-    return client
+    return adapter(exchange).make_client(settings, keys)
 
 
 def resolve_symbol(markets: dict[str, Any], markets_by_id: dict[str, Any], symbol: str,

@@ -1,9 +1,11 @@
-"""Placing an order through a ccxt client with a client order id, and finding it again.
+"""Placing an order through an exchange adapter with a client order id, and finding it again.
 
 Used by the gateway and by the executor's direct path, so it knows nothing of either: give it
-a ccxt async client, the ccxt market dict and a client order id.
+the exchange's adapter, a ccxt async client, the ccxt market dict, a ``placement.Plan`` and the
+client order id the exchange will see.
 
-* A USD amount becomes a quote-quantity market order (``quoteOrderQty``), sent once.
+* A plan is a market order by quote amount (the adapter's buy by cost) or by base quantity
+  (when the quote order would land below the minimum after the exchange's rounding), sent once.
 * A placement is never retried blind. After a timeout, a dropped connection, a 5xx, an
   "execution status unknown" answer, an empty answer or a "Duplicate order sent" refusal, the
   order is looked up by its client order id, and what the exchange has is the result.
@@ -20,10 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
-import ccxt
-
 from shared.events import RejectCategory
-from shared.exchange_errors import Classified, classify, is_ambiguous, is_transient
+from shared.exchanges.base import Classified, ExchangeAdapter, is_transient
+from shared.placement import Plan
 
 log = logging.getLogger("piggy.orders")
 T = TypeVar("T")
@@ -65,59 +66,64 @@ async def retry_read(call: Callable[[], Awaitable[T]], *, attempts: int = 3,
     raise AssertionError("unreachable")
 
 
-async def lookup_order(client: Any, symbol: str, client_order_id: str, *,
-                       attempts: int = 3) -> dict[str, Any] | None:
+async def lookup_order(adapter: ExchangeAdapter, client: Any, symbol: str,
+                       client_order_id: str, *, attempts: int = 3) -> dict[str, Any] | None:
     """The exchange's order with this client order id, or None if it has none."""
-    try:
-        order = await retry_read(
-            lambda: client.fetch_order(None, symbol, {"origClientOrderId": client_order_id}),
-            attempts=attempts)
-    except ccxt.OrderNotFound:
-        return None
-    return order if order and order.get("id") else None
+    return await retry_read(lambda: adapter.find_order(client, symbol, client_order_id),
+                            attempts=attempts)
 
 
-def order_params(amount_usd: Decimal, client_order_id: str) -> dict[str, str]:
-    return {"quoteOrderQty": format(amount_usd, "f"), "newClientOrderId": client_order_id}
+async def _send(adapter: ExchangeAdapter, client: Any, symbol: str, side: str, plan: Plan,
+                client_order_id: str) -> dict[str, Any]:
+    if side == "buy" and plan.kind == "cost":
+        return await adapter.buy_with_cost(client, symbol, plan.cost, client_order_id)
+    if plan.quantity is None:
+        raise ValueError("a base-quantity order needs a quantity")
+    if side == "buy":
+        return await adapter.buy_quantity(client, symbol, plan.quantity, client_order_id,
+                                          plan.price or Decimal(0))
+    return await adapter.sell_quantity(client, symbol, plan.quantity, client_order_id)
 
 
-async def place_order(client: Any, market: dict[str, Any], side: str, amount_usd: Decimal,
-                      client_order_id: str, *, lookup_tries: int = 3,
+async def place_order(adapter: ExchangeAdapter, client: Any, market: dict[str, Any], side: str,
+                      plan: Plan, client_order_id: str, *, lookup_tries: int = 3,
                       lookup_delay: float = 0.25) -> PlacementResult:
-    """Send one quote-quantity market order; resolve any ambiguity by lookup, never by resend."""
+    """Send one market order; resolve any ambiguity by lookup, never by resend."""
     symbol = market["symbol"]
     started = time.perf_counter()
     try:
-        order = await client.create_order(symbol, "market", side, None, None,
-                                          order_params(amount_usd, client_order_id))
+        order = await _send(adapter, client, symbol, side, plan, client_order_id)
     except Exception as exc:
         rtt = (time.perf_counter() - started) * 1000
-        if not is_ambiguous(exc):
-            return PlacementResult("rejected", client_order_id, error=classify(exc), rtt_ms=rtt)
+        if not adapter.is_ambiguous(exc):
+            return PlacementResult("rejected", client_order_id, error=adapter.classify(exc),
+                                   rtt_ms=rtt)
         log.warning("placement of %s on %s ended with %s; looking it up by client order id",
                     client_order_id, symbol, type(exc).__name__)
-        return await _resolve(client, symbol, client_order_id, classify(exc), rtt,
-                              lookup_tries, lookup_delay)
+        return await _resolve(adapter, client, symbol, client_order_id, adapter.classify(exc),
+                              rtt, lookup_tries, lookup_delay)
     rtt = (time.perf_counter() - started) * 1000
     if not order or not order.get("id"):  # a 200 with an empty or unparseable body
         empty = Classified(RejectCategory.UNAVAILABLE, "", "empty answer to the order request")
-        return await _resolve(client, symbol, client_order_id, empty, rtt,
+        return await _resolve(adapter, client, symbol, client_order_id, empty, rtt,
                               lookup_tries, lookup_delay)
+    order = await adapter.complete(client, symbol, order)
     return PlacementResult("placed", client_order_id, order=order, rtt_ms=rtt)
 
 
-async def _resolve(client: Any, symbol: str, cid: str, cause: Classified, rtt: float,
-                   tries: int, delay: float) -> PlacementResult:
+async def _resolve(adapter: ExchangeAdapter, client: Any, symbol: str, cid: str,
+                   cause: Classified, rtt: float, tries: int, delay: float) -> PlacementResult:
     for attempt in range(1, tries + 1):
         try:
-            found = await lookup_order(client, symbol, cid)
+            found = await lookup_order(adapter, client, symbol, cid)
         except Exception as exc:
-            why = classify(exc)
+            why = adapter.classify(exc)
             return PlacementResult("unknown", cid, error=Classified(
                 RejectCategory.UNAVAILABLE, cause.code or why.code,
                 f"order status unknown after '{cause.message}'; lookup failed: {why.message}"),
                 looked_up=True, rtt_ms=rtt)
         if found is not None:
+            found = await adapter.complete(client, symbol, found)
             return PlacementResult("placed", cid, order=found, looked_up=True, rtt_ms=rtt)
         if attempt < tries:
             await asyncio.sleep(delay)

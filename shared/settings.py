@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"}
@@ -76,14 +76,46 @@ class HomeSettings(BaseSettings):
 
 
 class ExchangeSettings(BaseSettings):
-    """Where each exchange is reached. ``PIGGY_BINANCEUS_URL`` points binanceus at the sandbox."""
+    """Where each exchange is reached: ``PIGGY_<EXCHANGE>_URL`` points it at a sandbox (or any
+    compatible URL); ``PIGGY_<EXCHANGE>_TESTNET=1`` uses ccxt's testnet (binance, binanceus...
+    where the exchange has one; the adapter refuses it otherwise). One pair per name in
+    ``shared.exchanges.EXCHANGES``."""
 
     model_config = _config()
     binanceus_url: str | None = None
+    binance_url: str | None = None
+    kraken_url: str | None = None
+    coinbase_url: str | None = None
+    binanceus_testnet: bool = False
+    binance_testnet: bool = False
+    kraken_testnet: bool = False
+    coinbase_testnet: bool = False
     exchange_timeout_ms: int = Field(default=10_000, ge=100)
 
     def base_url(self, exchange: str) -> str | None:
-        return self.binanceus_url if exchange == "binanceus" else None
+        return getattr(self, f"{exchange}_url", None) or None
+
+    def testnet(self, exchange: str) -> bool:
+        return bool(getattr(self, f"{exchange}_testnet", False))
+
+    @model_validator(mode="after")
+    def _testnet_exists(self) -> ExchangeSettings:
+        from shared.exchanges import EXCHANGES, adapter
+
+        for name in EXCHANGES:
+            if self.testnet(name) and not adapter(name).has_testnet:
+                raise ValueError(f"PIGGY_{name.upper()}_TESTNET=1: {name} has no testnet in "
+                                 f"ccxt; unset it (or point PIGGY_{name.upper()}_URL at a "
+                                 "sandbox)")
+        return self
+
+    def configured(self) -> tuple[str, ...]:
+        """Exchanges given a URL or testnet mode here; every exchange when none is (the real
+        ones, each at its own URL)."""
+        from shared.exchanges import EXCHANGES
+
+        named = tuple(e for e in EXCHANGES if self.base_url(e) or self.testnet(e))
+        return named or EXCHANGES
 
 
 class VaultSettings(BaseSettings):
@@ -185,7 +217,7 @@ class GatewaySettings(BaseSettings):
     model_config = _config()
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     ticker_interval_s: float = Field(default=2.0, gt=0)
-    ticker_symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
+    ticker_symbols: list[str] = ["BTC/USDT", "ETH/USDT", "BTC/USD"]
     ticker_user: str = ""
     markets_refresh_s: float = Field(default=3600.0, gt=0)
 

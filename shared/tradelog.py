@@ -15,7 +15,7 @@ from redis.client import NEVER_DECODE
 
 from shared import streams
 from shared.bus import decode_entry
-from shared.events import TradeLogged
+from shared.events import Mode, TradeLogged
 
 log = logging.getLogger("piggy.tradelog")
 REPORTED_MAX = 10_000
@@ -78,3 +78,26 @@ def _valid(entry_id: Any, body: dict[str, Any]) -> TradeLogged | None:
 
 def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _num(value: Any) -> str:
+    return format(value.normalize(), "f") if value is not None else "-"
+
+
+def _usd(value: Any) -> str:
+    """Whole cents as cents ($5.10), finer amounts in full ($2.00104)."""
+    exponent = value.normalize().as_tuple().exponent
+    return f"{value:.2f}" if isinstance(exponent, int) and exponent >= -2 else _num(value)
+
+
+def amounts(line: TradeLogged) -> str:
+    """Requested amount, filled quantity, cost actually spent and fee, in one phrase:
+    "asked $2, filled 0.00004 BTC for $2.0010, fee 0.00000004 BTC"."""
+    asked = f"asked ${_usd(line.amount_usd)}"
+    if line.mode is Mode.NONE or (not line.filled and not line.cost):
+        return asked
+    base = line.symbol.split("/")[0] if "/" in line.symbol else ""
+    quote = line.symbol.split("/")[1].split(":")[0] if "/" in line.symbol else ""
+    spent = f"${_usd(line.cost)}" if quote.upper().startswith("USD") else f"{_num(line.cost)} {quote}"
+    fee = f", fee {_num(line.fee)} {line.fee_currency}".rstrip() if line.fee else ""
+    return f"{asked}, filled {_num(line.filled)} {base} for {spent}{fee}"

@@ -7,9 +7,13 @@ Whether a well-formed symbol exists is the exchange's market data's call (the ga
 """
 from __future__ import annotations
 
+from shared.exchanges import EXCHANGES, Exchange
+
+__all__ = ["EXCHANGES", "Exchange"]
+
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PlainSerializer, TypeAdapter, ValidationError
 
@@ -41,8 +45,7 @@ UserId = Annotated[str, Field(min_length=1, max_length=64, description=USER_ID_R
 Symbol = Annotated[str, Field(min_length=1, max_length=40, description=SYMBOL_RULE,
                               json_schema_extra={"pattern": SYMBOL_PATTERN}),
                    _matching(SYMBOL_PATTERN, SYMBOL_RULE)]
-Exchange = Literal["binanceus", "binance", "kraken", "coinbase"]
-EXCHANGES: tuple[str, ...] = get_args(Exchange)
+# the one list of exchanges is shared.exchanges (each name has its adapter there)
 
 
 def _finite(value: Decimal) -> Decimal:

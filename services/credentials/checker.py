@@ -1,6 +1,9 @@
 """The exchange port: ask the exchange about a key through unmodified ccxt, once, and close.
 
-The plaintext secret lives only in the ccxt instance for the duration of one request.
+The exchange's adapter (``shared.exchanges``) makes the client and says what the key may do
+(binance: the account's ``canTrade``; coinbase: ``key_permissions``; kraken: an order
+validated but not submitted). The plaintext secret lives only in the ccxt instance for the
+duration of one check.
 """
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import ccxt
 
-from services.credentials.validation import Decision, decide_from_account, decide_from_error
-from shared.exchange import make_exchange
+from services.credentials.validation import Decision, decide_from_access, decide_from_error
+from shared.exchanges import adapter
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair
 
@@ -21,16 +24,18 @@ Checker = Callable[[str, ApiKeyPair], Awaitable[Decision]]
 
 def ccxt_checker(settings: ExchangeSettings) -> Checker:
     async def check(exchange: str, pair: ApiKeyPair) -> Decision:
-        client = make_exchange(exchange, settings, pair)
+        ex = adapter(exchange)
+        client = ex.make_client(settings, pair)
         try:
             balance = await client.fetch_balance()
+            access = await ex.key_access(client, balance if isinstance(balance, dict) else {})
         except (ccxt.BaseError, TimeoutError, OSError) as exc:
-            decision = decide_from_error(exc)
+            decision = decide_from_error(exc, exchange)
             log.info("exchange %s answered %s for key %r: %s (code %s)", exchange,
                      type(exc).__name__, pair, decision.reason_code, decision.exchange_code)
             return decision
         finally:
             await client.close()
-        return decide_from_account(balance.get("info") if isinstance(balance, dict) else None)
+        return decide_from_access(access)
 
     return check

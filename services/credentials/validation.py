@@ -1,7 +1,8 @@
 """Pure core: what an exchange's answer means for a key, in words a person understands.
 
-Input is what ccxt gave us (the raw account payload, or the exception it raised); output is a
-``Decision`` with a stable ``reason_code`` and a readable ``reason``. Re-validation is a small
+Input is what the exchange said through its adapter (``shared.exchanges``: the key's access,
+or the exception ccxt raised, read the exchange's way); output is a ``Decision`` with a stable
+``reason_code`` and a readable ``reason``. Re-validation is a small
 table from (current status, new decision) to an action. No I/O, no clock, no ccxt calls:
 the exception classes are only compared, never raised or caught here.
 
@@ -10,12 +11,14 @@ message, so nothing a transport put into a message (URLs, headers) can reach a s
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import ccxt
+
+from shared.exchanges import DEFAULT_EXCHANGE, adapter
+from shared.exchanges.base import KeyAccess, KeyProblem
 
 
 class Reason(StrEnum):
@@ -36,8 +39,8 @@ REASONS: dict[Reason, str] = {
                          "but the secret does not match it",
     Reason.UNKNOWN_KEY: "unknown API key: the exchange does not recognise it (mistyped, deleted "
                         "or revoked at the exchange, or this IP is not allowed)",
-    Reason.NO_TRADING: "key has no trading permission: enable spot trading for this key at the "
-                       "exchange and submit it again",
+    Reason.NO_TRADING: "key has no trading permission: enable spot trading (and balance "
+                       "reading) for this key at the exchange and submit it again",
     Reason.UNREACHABLE: "exchange unreachable: could not get an answer from the exchange; "
                         "the key is kept and checked again later",
     Reason.CLOCK_SKEW: "exchange refused the request time (clock out of sync); the key is kept "
@@ -57,9 +60,9 @@ WITHDRAW_WARNING = ("WARNING: this key can WITHDRAW funds. CryptoPiggy never wit
 UNREPORTED_TRADE_WARNING = ("the exchange does not report trading permission for keys; only "
                             "authentication was verified")
 
-_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
-_WRONG_SECRET_CODES = {-1022}
-_UNKNOWN_KEY_CODES = {-2014, -2015, -1002}
+_PROBLEMS = {KeyProblem.WRONG_SECRET: Reason.WRONG_SECRET,
+             KeyProblem.UNKNOWN_KEY: Reason.UNKNOWN_KEY,
+             KeyProblem.NO_PERMISSION: Reason.NO_TRADING}
 
 
 @dataclass(frozen=True)
@@ -70,60 +73,42 @@ class Decision:
     can_trade: bool = False
     can_withdraw: bool = False
     warning: str = ""
-    exchange_code: int | None = None
+    exchange_code: str | None = None
 
     @property
     def transient(self) -> bool:
         return self.reason_code in TRANSIENT
 
 
-def rejected(reason: Reason, code: int | None = None) -> Decision:
+def rejected(reason: Reason, code: str | None = None) -> Decision:
     text = REASONS[reason]
-    if code is not None:
+    if code:
         text = f"{text} [exchange code {code}]"
     return Decision(accepted=False, reason_code=reason, reason=text, exchange_code=code)
 
 
-def _flag(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def decide_from_account(info: Any) -> Decision:
-    """The raw account payload (ccxt ``balance['info']``) → accept, or no trading permission."""
-    payload = info if isinstance(info, dict) else {}
-    can_trade = _flag(payload.get("canTrade"))
-    can_withdraw = bool(_flag(payload.get("canWithdraw")))
-    if can_trade is False:
-        return Decision(accepted=False, reason_code=Reason.NO_TRADING, reason=REASONS[Reason.NO_TRADING],
-                        can_trade=False, can_withdraw=can_withdraw)
+def decide_from_access(access: KeyAccess) -> Decision:
+    """What the exchange says the key may do → accept, or no trading permission."""
+    if access.can_trade is False:
+        return Decision(accepted=False, reason_code=Reason.NO_TRADING,
+                        reason=REASONS[Reason.NO_TRADING], can_trade=False,
+                        can_withdraw=access.can_withdraw)
     warnings = []
-    if can_withdraw:
+    if access.can_withdraw:
         warnings.append(WITHDRAW_WARNING)
-    if can_trade is None:
+    if access.can_trade is None:
         warnings.append(UNREPORTED_TRADE_WARNING)
     return Decision(accepted=True, reason_code=Reason.OK, can_trade=True,
-                    can_withdraw=can_withdraw, warning=" ".join(warnings))
+                    can_withdraw=access.can_withdraw, warning=" ".join(warnings))
 
 
-def exchange_code(exc: BaseException) -> int | None:
-    """The Binance-style ``code`` in a ccxt error message, if any."""
-    found = _CODE.search(str(exc))
-    return int(found.group(1)) if found else None
-
-
-def decide_from_error(exc: BaseException) -> Decision:
-    """A ccxt exception (or a transport error ccxt let through) → a rejection with its reason."""
-    code = exchange_code(exc)
-    if isinstance(exc, ccxt.PermissionDenied):
-        return rejected(Reason.NO_TRADING, code)
-    if isinstance(exc, ccxt.AuthenticationError):
-        if code in _WRONG_SECRET_CODES:
-            return rejected(Reason.WRONG_SECRET, code)
-        return rejected(Reason.UNKNOWN_KEY, code)
+def decide_from_error(exc: BaseException, exchange: str = DEFAULT_EXCHANGE) -> Decision:
+    """A ccxt exception (or a transport error ccxt let through), read the way ``exchange``
+    writes its errors (its adapter), → a rejection with its reason."""
+    why = adapter(exchange).classify(exc)
+    code = why.code or None
+    if why.key_problem is not None:
+        return rejected(_PROBLEMS[why.key_problem], code)
     if isinstance(exc, ccxt.InvalidNonce):
         return rejected(Reason.CLOCK_SKEW, code)
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):

@@ -126,6 +126,11 @@ class ApiClient:
             "userId": user_id, "exchange": exchange, "side": side, "symbol": symbol.replace("/", ""),
             "symbolCcxt": symbol, "amountUsd": str(amount_usd)} | ({"mode": "live"} if live else {}))
 
+    def minimum(self, exchange: str, symbol: str, amount_usd: Decimal) -> ApiResult:
+        """The exchange's smallest accepted amount for ``symbol`` now (GET /api/minimum)."""
+        return self._call("GET", "/api/minimum", params={
+            "exchange": exchange, "symbol": symbol, "amountUsd": str(amount_usd)})
+
     def balance(self, user_id: str, exchange: str) -> ApiResult:
         return self._call("GET", f"/api/balance/{quote(user_id, safe='')}",
                           params={"exchange": exchange})

@@ -150,7 +150,14 @@ def test_buy(live: bool = False) -> None:
     if amount is None:
         flash("trade", Message("error", why))
         return
-    result = api().trade(ss.user_id, ss.exchange, amount, views.TEST_SYMBOL, live=live)
+    symbol = views.TEST_SYMBOLS.get(ss.exchange, views.TEST_SYMBOL)
+    quote = api().minimum(ss.exchange, symbol, amount)
+    offer = views.minimum_message(quote.data if quote.ok else None)
+    if offer is not None:  # below the exchange's minimum: offer it, send nothing
+        ss.test_amount = float(quote.data["minimumUsd"])
+        flash("trade", offer)
+        return
+    result = api().trade(ss.user_id, ss.exchange, amount, symbol, live=live)
     ss.last_trade = result.data if isinstance(result.data, dict) else None
     flash("trade", views.trade_message(result.data) if result.ok
           else Message("error", f"Test buy failed: {result.error}"))
@@ -215,7 +222,8 @@ def bot_section() -> None:
     st.number_input("Test trade amount (USD, min $2)", min_value=float(views.MIN_TRADE_USD),
                     step=1.0, format="%.2f", key="test_amount")
     a, live, b = st.columns(3)
-    a.button(f"Test BUY {views.TEST_SYMBOL}", key="test_buy", on_click=test_buy,
+    a.button(f"Test BUY {views.TEST_SYMBOLS.get(ss.exchange, views.TEST_SYMBOL)}", key="test_buy",
+             on_click=test_buy,
              width="stretch")
     live.button("Test LIVE BUY", key="test_live_buy", on_click=test_buy, kwargs={"live": True},
                 help="LIVE or nothing: refused with every closed gate, never filled on paper",

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-EXCHANGES = ("binanceus", "binance", "kraken", "coinbase")
+from shared.exchanges import EXCHANGES, TEST_SYMBOLS
+
+__all__ = ["EXCHANGES", "TEST_SYMBOLS"]
 MIN_TRADE_USD = Decimal(2)
 TEST_SYMBOL = "BTC/USDT"
 MODE_BADGE = {"LIVE": "LIVE", "PAPER": "PAPER", "NONE": "none"}
@@ -95,7 +97,19 @@ def trade_message(body: Mapping[str, Any] | None) -> Message:
     if not body.get("ok") or status in FAILED:
         return Message("error", f"{mode or 'Order'} {status}: {reasons}")
     order = body.get("orderId") or "—"
-    return Message("success", f"{MODE_BADGE.get(mode, mode)} {status}: order id {order}")
+    spent = f" — {body['summary']}" if body.get("summary") else ""
+    return Message("success", f"{MODE_BADGE.get(mode, mode)} {status}: order id {order}{spent}")
+
+
+def minimum_message(body: Mapping[str, Any] | None) -> Message | None:
+    """None when the amount is enough; else the exchange's minimum, offered before sending."""
+    body = body or {}
+    if body.get("enough", True):
+        return None
+    return Message("warning", f"{body.get('reason')}. The smallest amount {body.get('exchange')} "
+                              f"accepts for {body.get('symbol')} now is ${body.get('minimumUsd')}: "
+                              "it is filled in above; press Test BUY again to buy it. "
+                              "Nothing was sent.")
 
 
 def trade_rows(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -109,7 +123,12 @@ def trade_rows(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
             "Status": str(line.get("status", "")),
             "Side": str(line.get("side", "")),
             "Symbol": str(line.get("symbol", "")),
-            "USD": _money(line.get("amount_usd")),
+            "Exchange": str(line.get("exchange") or ""),
+            "Asked USD": _money(line.get("amount_usd")),
+            "Filled": _plain(line.get("filled")) if _dec(line.get("filled")) else "",
+            "Cost": _plain(line.get("cost")) if _dec(line.get("cost")) else "",
+            "Fee": (f"{_plain(line.get('fee'))} {line.get('fee_currency') or ''}".strip()
+                    if _dec(line.get("fee")) else ""),
             "Order id": str(line.get("order_id") or ""),
             "Reasons": "; ".join(line.get("reasons") or []),
             "Source": str(line.get("source") or ""),

@@ -1,17 +1,18 @@
 """The direct ccxt path: used only when the gateway is known down before sending.
 
-It runs the gateway's own order pipeline in this process (same checks, same client order id
-markers, same lookup-instead-of-resend), with keys from the vault, so an order placed here and
-one placed by a gateway for the same intent can never both reach the exchange.
+It runs the gateway's order pipeline (``shared.orderflow``: same checks, same client order id
+markers, same exchange adapters, same lookup-instead-of-resend) in this process, with keys from
+the vault, so an order placed here and one placed by a gateway for the same intent can never
+both reach the exchange. Nothing here imports the gateway.
 """
 from __future__ import annotations
 
 import redis.asyncio as aredis
 
-from services.gateway import orderflow
-from services.gateway.cids import CidMarkers
-from services.gateway.exchanges import ExchangePool
+from shared import orderflow
+from shared.cids import CidMarkers
 from shared.events import OrderPlaced, OrderRejected, OrderRequested
+from shared.exchanges.pool import ExchangePool
 from shared.settings import ExchangeSettings, HomeSettings, VaultSettings
 from shared.vault import Vault, load_master_key
 

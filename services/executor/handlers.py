@@ -27,7 +27,7 @@ from services.executor.lifecycle import (
 )
 from services.executor.risk import paper_fill, spend_key, to_micros
 from services.executor.routing import Route
-from shared import logs, state, streams
+from shared import logs, state, streams, tradelog
 from shared.bus import Batch, frame
 from shared.events import (
     DeadLetter,
@@ -183,7 +183,7 @@ async def _write_outcome(ctx: ExecutorContext, w: Writes, event: OrderPlaced | O
         trade = line(intent, Mode.LIVE, TradeStatus.from_exchange(event.status),
                      order_id=event.order_id, client_order_id=event.client_order_id,
                      price=event.average, filled=event.filled, cost=event.cost, fee=event.fee,
-                     route=event.route)
+                     fee_currency=event.fee_currency, reasons=event.notes, route=event.route)
     else:
         trade = line(intent, Mode.LIVE, TradeStatus.REJECTED, client_order_id=event.client_order_id,
                      reasons=[f"{event.category.value}: {event.message}"], route=event.route)
@@ -196,6 +196,7 @@ def order_request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:
         intent_id=intent.intent_id, client_order_id=routing.client_order_id(intent.intent_id),
         user_id=intent.user_id, exchange=intent.exchange, symbol=intent.symbol, side=intent.side,
         amount_usd=intent.amount_usd, live=True, requested_by=ctx.bus.consumer,
+        min_usd=ctx.settings.min_trade_usd, max_usd=ctx.settings.max_trade_usd,
         correlation_id=intent.correlation_id)
 
 
@@ -222,8 +223,8 @@ async def _commit(ctx: ExecutorContext, w: Writes) -> None:
         if kind == "finish" and ok:
             trade = w.lines[intent_id]
             published.append((streams.TRADES, trade))
-            log.info("trade %s %s %s %s $%s %s", trade.mode.value, trade.status.value,
-                     trade.user_id, trade.symbol, trade.amount_usd,
+            log.info("trade %s %s %s %s %s %s %s", trade.mode.value, trade.status.value,
+                     trade.user_id, trade.exchange, trade.symbol, tradelog.amounts(trade),
                      trade.order_id or "; ".join(trade.reasons))
         elif kind == "status" and not ok:
             log.warning("intent %s: status step refused by the lifecycle (already further on)",

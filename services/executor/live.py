@@ -51,7 +51,7 @@ def _token_ok(ctx: ExecutorContext, given_sha256: str) -> bool:
 async def on_command(ctx: ExecutorContext, cmd: ArmLive | DisarmLive | QueryLive) -> LiveStatus:
     if isinstance(cmd, DisarmLive):
         await disarm(ctx, cmd.user_id, cmd.reason)
-        results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, "binanceus"), include_amount=False)
+        results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, cmd.exchange), include_amount=False)
         return _status(cmd.user_id, False, results, True, "live trading disarmed")
     results = gates.evaluate(await gate_inputs(ctx, cmd.user_id, cmd.exchange), include_amount=False)
     armed = next(r.open for r in results if r.gate is Gate.ARMED)

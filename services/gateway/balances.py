@@ -11,11 +11,11 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from services.gateway.exchanges import ExchangePool
 from shared import state
 from shared.events import AssetBalance, BalanceReport
 from shared.exchange import to_decimal
-from shared.exchange_errors import classify
+from shared.exchanges import adapter
+from shared.exchanges.pool import ExchangePool
 from shared.vault import VaultError
 
 USD_EQUIVALENT = frozenset({"USD", "USDT", "USDC"})  # valued at 1:1
@@ -62,13 +62,13 @@ async def fetch_report(pool: ExchangePool, redis: aredis.Redis, user_id: str,
         return BalanceReport(user_id=user_id, exchange=exchange, ok=False, category="no_credentials",
                              error=f"no API keys stored for {user_id} on {exchange}")
     except Exception as exc:
-        why = classify(exc)
+        why = adapter(exchange).classify(exc)
         return BalanceReport(user_id=user_id, exchange=exchange, ok=False,
                              category=why.category.value, error=why.message)
     try:
         balance = await pool.read(exchange, client.fetch_balance)
     except Exception as exc:
-        why = classify(exc, pool.redactions(client))
+        why = adapter(exchange).classify(exc, pool.redactions(client))
         return BalanceReport(user_id=user_id, exchange=exchange, ok=False,
                              category=why.category.value, error=why.message)
     prices = await usd_prices(redis, exchange, list((balance.get("total") or {}).keys()))

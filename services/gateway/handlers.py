@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from services.gateway import balances, orderflow
-from services.gateway.cids import CidMarkers
+from services.gateway import balances
 from services.gateway.context import GatewayContext
-from services.gateway.exchanges import ExchangePool
-from shared import state, streams
+from shared import orderflow, state, streams
+from shared.cids import CidMarkers
 from shared.events import Heartbeat, OrderRequested, QueryBalance, Ticker
 from shared.exchange import UnknownSymbol, make_exchange, to_decimal
+from shared.exchanges import EXCHANGES
+from shared.exchanges.pool import ExchangePool
 
 log = logging.getLogger("piggy.gateway")
-DEFAULT_EXCHANGES = ("binanceus",)
+DEFAULT_EXCHANGES = EXCHANGES[:1]
 STOP_TIMEOUT_S = 5.0
 
 
@@ -62,7 +63,7 @@ def register(ctx: GatewayContext) -> None:
     rt = Runtime(pool=pool, instance_id=ctx.bus.consumer, clock=clock,
                  markers=CidMarkers(ctx.bus.redis, ctx.bus.consumer, stale_after_s=stale,
                                     clock=clock),
-                 exchanges=tuple(ctx.extras.get("exchanges", DEFAULT_EXCHANGES)))
+                 exchanges=tuple(ctx.extras.get("exchanges") or ctx.exchange.configured()))
     ctx.extras["gateway"] = rt
     deps = orderflow.OrderDeps(pool=pool, redis=ctx.bus.redis, markers=rt.markers)
 
@@ -137,11 +138,12 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
 async def beat(ctx: GatewayContext) -> None:
     rt = runtime(ctx)
     now = rt.clock()
-    rtts = [rt.pool.rtt_ms[e] for e in rt.exchanges if e in rt.pool.rtt_ms]
+    names = sorted(set(rt.exchanges) | set(rt.pool.reachable))  # configured, and any in use
+    rtts = [rt.pool.rtt_ms[e] for e in names if e in rt.pool.rtt_ms]
     await state.record_heartbeat(ctx.bus.redis, rt.instance_id, now)
     await ctx.bus.publish(Heartbeat(service="gateway", instance_id=rt.instance_id,
                                     exchanges={e: bool(rt.pool.reachable.get(e))
-                                               for e in rt.exchanges},
+                                               for e in names},
                                     rtt_ms=max(rtts) if rtts else None), streams.HEALTH)
     rt.last_beat = now
 
@@ -149,28 +151,35 @@ async def beat(ctx: GatewayContext) -> None:
 async def tickers(ctx: GatewayContext) -> None:
     """Fetch the subscribed symbols' tickers (public endpoint) and publish them."""
     rt = runtime(ctx)
-    for exchange in rt.exchanges:
-        public = await rt.pool.public(exchange)
-        markets = []
-        for symbol in ctx.gateway.ticker_symbols:
-            try:
-                markets.append(await rt.pool.market(exchange, symbol))
-            except UnknownSymbol as exc:
-                log.warning("ticker symbol skipped: %s", exc)
-        if not markets:
+    for exchange in rt.exchanges:  # one exchange failing must not stop the others' tickers
+        try:
+            await _tickers_of(ctx, rt, exchange)
+        except Exception as exc:
+            log.warning("tickers of %s: %s: %s", exchange, type(exc).__name__, str(exc)[:200])
+
+
+async def _tickers_of(ctx: GatewayContext, rt: Runtime, exchange: str) -> None:
+    public = await rt.pool.public(exchange)
+    markets = []
+    for symbol in ctx.gateway.ticker_symbols:
+        try:
+            markets.append(await rt.pool.market(exchange, symbol))
+        except UnknownSymbol as exc:
+            log.debug("ticker symbol skipped: %s", exc)
+    if not markets:
+        return
+    symbols = [m["symbol"] for m in markets]
+    found = await rt.pool.read(exchange, partial(public.fetch_tickers, symbols))
+    for market in markets:
+        ticker = found.get(market["symbol"])
+        last = (ticker or {}).get("last") or (ticker or {}).get("close")
+        if not last:
             continue
-        symbols = [m["symbol"] for m in markets]
-        found = await rt.pool.read(exchange, partial(public.fetch_tickers, symbols))
-        for market in markets:
-            ticker = found.get(market["symbol"])
-            last = (ticker or {}).get("last") or (ticker or {}).get("close")
-            if not last:
-                continue
-            price = to_decimal(last)
-            for name in {market["symbol"], market["id"]}:
-                await state.set_last_price(ctx.bus.redis, exchange, name, price)
-            bid, ask = ticker.get("bid"), ticker.get("ask")
-            await ctx.bus.publish(Ticker(exchange=exchange, symbol=market["symbol"],
-                                         symbol_id=market["id"], last=price,
-                                         bid=to_decimal(bid) if bid else None,
-                                         ask=to_decimal(ask) if ask else None), streams.TICKERS)
+        price = to_decimal(last)
+        for name in {market["symbol"], market["id"]}:
+            await state.set_last_price(ctx.bus.redis, exchange, name, price)
+        bid, ask = ticker.get("bid"), ticker.get("ask")
+        await ctx.bus.publish(Ticker(exchange=exchange, symbol=market["symbol"],
+                                     symbol_id=market["id"], last=price,
+                                     bid=to_decimal(bid) if bid else None,
+                                     ask=to_decimal(ask) if ask else None), streams.TICKERS)

@@ -26,6 +26,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.errors import unprocessable as _unprocessable
 from shared import state, streams
 from shared.events import CredentialsRevoked, CredentialsSubmitted, new_id, utcnow
+from shared.exchanges import DEFAULT_EXCHANGE
 from shared.types import EXCHANGES, Exchange, UserId
 from shared.vault import ApiKeyPair, mask, vault_ref
 
@@ -179,7 +180,7 @@ async def credentials_status(
     if not found:
         return _not_found(user_id)
     views = [_view(user_id, ex, st) for ex, st in found.items()]
-    primary = next((v for v in views if v["exchange"] == "binanceus"), views[0])
+    primary = next((v for v in views if v["exchange"] == DEFAULT_EXCHANGE), views[0])
     return JSONResponse({**primary, "credentials": views})
 
 

@@ -38,6 +38,7 @@ class ArmBody(BaseModel):
 class UserBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     user_id: UserId = Field(alias="userId")
+    exchange: Exchange = "binanceus"  # whose gates the answer shows
 
 
 class KillBody(BaseModel):
@@ -69,7 +70,7 @@ async def arm(body: ArmBody, request: Request) -> LiveStatus:
 @router.post("/api/live/disarm")
 async def disarm(body: UserBody, request: Request) -> LiveStatus:
     authorize(request, body.user_id)
-    return await _ask_executor(request, DisarmLive(user_id=body.user_id))
+    return await _ask_executor(request, DisarmLive(user_id=body.user_id, exchange=body.exchange))
 
 
 @router.get("/api/live/{user_id}")

@@ -7,11 +7,14 @@ order itself, so the gates can't be bypassed) and waits, bounded by
 With ``"mode": "live"`` the intent is live-or-nothing: 200 with the order id when it was placed
 live, else 409 with every closed gate's reason (never a paper fill).
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
+``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
+price (what the dashboard and the CLI offer when $2 is below it), before anything is sent.
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,12 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.gateway import balances, symbols
 from services.gateway.auth import authorize
 from services.gateway.handlers import runtime
-from shared import streams, tradelog
-from shared.events import Mode, OrderIntent, Side
+from shared import state, streams, tradelog
+from shared.events import Mode, OrderIntent, Side, TradeLogged
+from shared.exchange import UnknownSymbol, to_decimal
+from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
+from shared.placement import minimum_amount
 from shared.types import Amount, Exchange, Symbol, UserId
 
 router = APIRouter()
 POLL_S = 0.05
+TEST_BUY_USD = Decimal(2)
+AmountQuery = Annotated[Decimal, Query(alias="amountUsd", gt=0, max_digits=20, decimal_places=8)]
 FAILED = frozenset({"rejected", "failed", "error", "canceled", "expired"})
 _STATUS = {"no_credentials": 404, "auth": 403, "invalid_order": 400, "rate_limited": 429, "unavailable": 503}
 
@@ -85,7 +93,7 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
             ok = line.status not in FAILED
             answer = {"ok": ok, "intentId": intent.intent_id, "mode": line.mode.value,
                       "status": line.status, "orderId": line.order_id or None,
-                      "reasons": line.reasons}
+                      "reasons": line.reasons, **_amounts(line)}
             if live_only and not (ok and line.mode is Mode.LIVE):
                 return JSONResponse({**answer, "ok": False,
                                      "error": "not placed live: " + ("; ".join(line.reasons)
@@ -95,6 +103,46 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
     return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
                          "status": "pending", "orderId": None,
                          "reasons": ["no outcome yet; look it up with GET /api/trades"]}, 202)
+
+
+def _amounts(line: TradeLogged) -> dict[str, object]:
+    """What was asked and what happened: filled quantity, cost actually spent, fee."""
+    return {"exchange": line.exchange, "symbol": line.symbol,
+            "requestedUsd": format(line.amount_usd, "f"), "filled": format(line.filled, "f"),
+            "cost": format(line.cost, "f"), "fee": format(line.fee, "f"),
+            "feeCurrency": line.fee_currency, "clientOrderId": line.client_order_id or None,
+            "summary": tradelog.amounts(line)}
+
+
+@router.get("/api/minimum")
+async def minimum(request: Request, exchange: str = Query(default=DEFAULT_EXCHANGE, max_length=32),
+                  symbol: str = Query(default="BTC/USDT", max_length=32),
+                  amount_usd: AmountQuery = TEST_BUY_USD) -> JSONResponse:
+    if exchange not in EXCHANGES:
+        return JSONResponse({"detail": [{"loc": ["query", "exchange"], "type": "enum",
+                                         "msg": f"one of {', '.join(EXCHANGES)}"}]}, 422)
+    ctx = request.app.state.ctx
+    pool = runtime(ctx).pool
+    try:
+        market = await pool.market(exchange, symbol)
+        price = await state.last_price(ctx.bus.redis, exchange, market["symbol"])
+        if price is None:
+            public = await pool.public(exchange)
+            ticker = await pool.read(exchange, lambda: public.fetch_ticker(market["symbol"]))
+            price = to_decimal(ticker.get("last") or ticker.get("close"))
+    except UnknownSymbol as exc:
+        return JSONResponse({"detail": str(exc)}, 404)
+    except Exception as exc:
+        return JSONResponse({"detail": f"{exchange} market data unavailable: "
+                                       f"{type(exc).__name__}"}, 503)
+    public = await pool.public(exchange)
+    floor, why = minimum_amount(market, price, exchange=exchange,
+                                precision_mode=getattr(public, "precisionMode", 4))
+    enough = amount_usd >= floor
+    return JSONResponse({"exchange": exchange, "symbol": market["symbol"],
+                         "price": format(price, "f"), "minimumUsd": format(floor, "f"),
+                         "amountUsd": format(amount_usd, "f"), "enough": enough,
+                         "reason": "" if enough else f"{why}; ${amount_usd} is below it"})
 
 
 @router.get("/api/balance/{user_id}")

@@ -68,7 +68,12 @@ def test_armed_test_buy_places_one_live_order_at_the_sandbox(redis_url: str, tmp
         assert len(orders) == 1
         assert orders[0]["clientOrderId"] == client_order_id(lines[0].intent_id)
         assert str(orders[0]["orderId"]) == lines[0].order_id
-        assert Decimal("1.99") <= Decimal(orders[0]["cummulativeQuoteQty"]) <= Decimal(2)  # lot-size rounding
+        spent = Decimal(orders[0]["cummulativeQuoteQty"])
+        # never below the $2 asked: a quote order the 0.00001 BTC step would cut below $2 goes
+        # as the next step's quantity (at most one step, ~$0.50, above), and the line says so
+        assert Decimal("1.995") <= spent <= Decimal("2.60")
+        assert lines[0].cost == spent and lines[0].filled == Decimal(orders[0]["executedQty"])
+        assert f"for ${spent.normalize():f}"[:8] in bought.stdout
 
 
 def test_without_allow_live_the_test_buy_says_so_and_nothing_goes_live(

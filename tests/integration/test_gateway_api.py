@@ -100,7 +100,8 @@ async def test_trade_publishes_an_intent_and_returns_the_logged_outcome(
             await bus.publish(TradeLogged(
                 intent_id=intent.intent_id, user_id=intent.user_id, symbol=intent.symbol,
                 side=intent.side, amount_usd=intent.amount_usd, mode=Mode.PAPER,
-                status="filled", order_id=f"paper-{intent.intent_id}"), streams.TRADES)
+                status="filled", order_id=f"paper-{intent.intent_id}", filled=Decimal("0.00004"),
+                cost=Decimal(2), fee=Decimal("0.002"), fee_currency="USDT"), streams.TRADES)
 
         await bus.start()
         try:
@@ -116,7 +117,11 @@ async def test_trade_publishes_an_intent_and_returns_the_logged_outcome(
     assert (intent.symbol, intent.source, intent.amount_usd, intent.side) == (
         "BTC/USDT", "api", Decimal(2), Side.BUY)
     assert body == {"ok": True, "intentId": intent.intent_id, "mode": "PAPER",
-                    "status": "filled", "orderId": f"paper-{intent.intent_id}", "reasons": []}
+                    "status": "filled", "orderId": f"paper-{intent.intent_id}", "reasons": [],
+                    "exchange": "binanceus", "symbol": "BTC/USDT", "requestedUsd": "2",
+                    "filled": "0.00004", "cost": "2", "fee": "0.002", "feeCurrency": "USDT",
+                    "clientOrderId": None,
+                    "summary": "asked $2.00, filled 0.00004 BTC for $2.00, fee 0.002 USDT"}
     assert orders == []  # the route never places an order itself
 
 

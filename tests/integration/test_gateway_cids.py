@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aredis
 
-from services.gateway.cids import CidMarkers
+from shared.cids import CidMarkers
 
 pytestmark = pytest.mark.integration
 

@@ -49,9 +49,9 @@ async def test_request_under_the_exchange_minimum_is_rejected_before_any_order_c
         assert await gw.admin.rejections() == []  # not even refused there: never sent
     [small], [tiny] = got["cid-small"], got["cid-tiny"]
     assert small["type"] == "OrderRejected" and small["category"] == "invalid_order"
-    assert small["message"] == "minimum order on BTC/USD is $10.00; asked $2.00"
+    assert small["message"] == "binanceus's minimum for BTC/USD is $10.00; $2.00 is below it"
     assert (small["symbol"], small["symbol_id"]) == ("BTC/USD", "BTCUSD")
-    assert tiny["message"].startswith("minimum order on BTC/USDT is $1.00; asked $0.50")
+    assert tiny["message"].startswith("binanceus's minimum for BTC/USDT is $1.00; $0.50 is below")
 
 
 async def test_lost_response_is_resolved_by_lookup_with_exactly_one_order(

@@ -64,7 +64,7 @@ def test_trade_rows_mark_live_and_paper_and_keep_order_ids_and_reasons() -> None
          "reasons": ["not armed"]}])
     assert [r["Mode"] for r in rows] == ["LIVE", "PAPER"]
     assert rows[0]["Order id"] == "1000" and rows[1]["Reasons"] == "not armed"
-    assert rows[0]["Time (UTC)"] == "2026-01-02 03:04:05" and rows[0]["USD"] == "$2.00"
+    assert rows[0]["Time (UTC)"] == "2026-01-02 03:04:05" and rows[0]["Asked USD"] == "$2.00"
 
 
 def test_balances_are_valued_in_usd_largest_first() -> None:
@@ -83,3 +83,20 @@ def test_dca_series_accumulates_filled_buys_oldest_first() -> None:
         {"ts": "2026-01-03", "side": "buy", "status": "rejected", "amount_usd": "9"}])
     assert [s["invested_usd"] for s in series] == [3.0, 5.0]
     assert Decimal(str(series[-1]["units"])) == Decimal("0.0003")
+
+
+def test_below_the_exchange_minimum_the_page_offers_it_and_sends_nothing() -> None:
+    assert views.minimum_message({"enough": True}) is None
+    offer = views.minimum_message({
+        "enough": False, "exchange": "kraken", "symbol": "BTC/USD", "minimumUsd": "5.10",
+        "reason": "kraken's minimum for BTC/USD is 0.0001 BTC ≈ $5.00 at the current price; "
+                  "$2 is below it"})
+    assert offer is not None and offer.level == "warning"
+    assert "0.0001 BTC ≈ $5.00" in offer.text and "$5.10" in offer.text
+    assert "Nothing was sent" in offer.text
+
+
+def test_a_filled_test_buy_says_what_was_spent() -> None:
+    msg = views.trade_message({"ok": True, "mode": "LIVE", "status": "filled", "orderId": "7",
+                               "summary": "asked $2.00, filled 0.00004 BTC for $2.00104"})
+    assert msg.text.endswith("order id 7 — asked $2.00, filled 0.00004 BTC for $2.00104")

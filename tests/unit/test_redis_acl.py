@@ -14,12 +14,12 @@ from services.credentials.store import ROUND_LOCK
 from services.executor.ledger import INFLIGHT
 from services.executor.ledger import key as ledger_key
 from services.executor.risk import spend_key
-from services.gateway.cids import key as cid_key
 from services.strategy.store import REGISTRY
 from services.strategy.store import claim_key as strategy_claim_key
 from services.strategy.store import key as strategy_key
 from shared import redis_acl, state, streams, tokens
 from shared.bus import _failures_key
+from shared.cids import key as cid_key
 from shared.settings import RedisSettings, with_credentials
 from shared.vault import vault_ref
 

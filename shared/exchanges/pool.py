@@ -1,10 +1,13 @@
-"""The gateway's exchange clients: one ccxt async instance per (user, exchange), made on first
-use from the vault and kept; one keyless instance per exchange for public data.
+"""Exchange clients of the gateway (and of the executor's direct path): one ccxt async
+instance per (user, exchange), made on first use from the vault and kept; one keyless
+instance per exchange for public data.
 
 Markets are fetched once per exchange by the keyless instance and shared with every user's
-instance (``set_markets``), then refreshed on a schedule by ``refresh_markets``. Every read
-goes through ``read`` (retried with backoff, round trip timed); everything is closed by
-``close``. ``created`` counts user instances ever made: N users on one exchange → N.
+instance (``set_markets_from_exchange``, which also carries the exchange's market helpers:
+kraken parses an order's pair by its altname through them), then refreshed on a schedule by
+``refresh_markets``. Every read goes through ``read`` (retried with backoff, round trip
+timed); everything is closed by ``close``. ``created`` counts user instances ever made:
+N users on one exchange → N.
 """
 from __future__ import annotations
 
@@ -16,12 +19,12 @@ from functools import partial
 from typing import Any, TypeVar
 
 from shared.exchange import make_exchange, resolve_symbol
-from shared.exchange_errors import is_transient
+from shared.exchanges.base import is_transient
 from shared.orders import retry_read
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair, Vault, vault_ref
 
-log = logging.getLogger("piggy.gateway.exchanges")
+log = logging.getLogger("piggy.exchanges")
 T = TypeVar("T")
 Factory = Callable[[str, ExchangeSettings, ApiKeyPair | None], Any]
 
@@ -99,7 +102,7 @@ class ExchangePool:
                 return existing
             keys = await self._vault.get(vault_ref(user_id, exchange))  # VaultError if none
             client = self._factory(exchange, self._settings, keys)
-            client.set_markets(public.markets, public.currencies)
+            client.set_markets_from_exchange(public)
             self._clients[key] = client
             self.created += 1
             log.info("exchange instance %d made for %s on %s", self.created, user_id, exchange)
@@ -121,7 +124,7 @@ class ExchangePool:
             self.markets_loads += 1
             for (_, ex), client in list(self._clients.items()):
                 if ex == exchange:
-                    client.set_markets(public.markets, public.currencies)
+                    client.set_markets_from_exchange(public)
 
     async def evict(self, user_id: str, exchange: str) -> None:
         """Drop a user's instance (its keys were refused); the next use reads the vault again."""
