@@ -107,8 +107,12 @@ def _bad_inputs(port: int, token: str) -> list[str]:
 
     conn = KeptConnection(port, token)
     problems = []
-    cases = [("POST", "/api/trade", body, headers, label) for label, body, headers, _c, _t in BAD_TRADES]
-    cases += [(method, path, body, {}, label) for label, method, path, body, _c in BAD_OTHER]
+    # "not served" is about the in-process gateway (binanceus only); this stack serves every
+    # exchange at the sandbox, so those two cases are valid requests here.
+    cases = [("POST", "/api/trade", body, headers, label) for label, body, headers, _c, _t in BAD_TRADES
+             if "not served" not in label]
+    cases += [(method, path, body, {}, label) for label, method, path, body, _c in BAD_OTHER
+              if "not served" not in label]
     conn.request("GET", "/api/health")
     sock = conn.socket_id  # a new socket after a case = the server dropped the connection
     for method, path, body, headers, label in cases:
