@@ -121,8 +121,9 @@ async def test_exchange_refusal_is_classified(redis_url: str, tmp_path: Path) ->
         await gw.add_user("hal", {"USDT": "1"})
         await gw.request("hal", "BTC/USDT", "2", "cid-poor")
         await gw.wait_outcomes(["cid-poor"])
+        await gw.add_user("ray", {"USDT": "100"})  # an order that passes every pre-trade check
         await gw.admin.add_fault("POST /api/v3/order", "rate_limit", count=1)
-        await gw.request("hal", "BTC/USDT", "1", "cid-throttled")
+        await gw.request("ray", "BTC/USDT", "2", "cid-throttled")
         got = await gw.wait_outcomes(["cid-poor", "cid-throttled"])
     assert got["cid-poor"][0]["category"] == "insufficient_funds"
     assert got["cid-throttled"][0]["category"] == "rate_limited"
