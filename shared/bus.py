@@ -38,6 +38,7 @@ log = logging.getLogger("piggy.bus")
 
 Handler = Callable[[Any], Awaitable[Any]]
 
+GRACEFUL_TIMEOUT_S = 2.0  # on stop, in-flight handlers get this long (unacked ones are re-claimed)
 READ_COUNT = 16  # entries per XREADGROUP: a few ms of work, far below any claim idle time
 # How long one XREADGROUP waits for new entries (BLOCK). An entry that arrives wakes it at
 # once, so this adds no latency; it only sets how often an idle subscriber asks (faststream's
@@ -96,7 +97,8 @@ class Bus:
         # Retrying is safe here: every write the services make is idempotent (SET NX, HSETNX,
         # guarded Lua) or re-delivered to idempotent consumers (XADD). Both clients: the
         # broker's (publish, requests, reads) and the one the handlers use.
-        self.broker = RedisBroker(redis_url, log_level=logging.DEBUG, graceful_timeout=10,
+        self.broker = RedisBroker(redis_url, log_level=logging.DEBUG,
+                                  graceful_timeout=GRACEFUL_TIMEOUT_S,
                                   retry_on_error=[aredis.ConnectionError], retry=_retry(),
                                   middlewares=self.observer.middlewares,
                                   logger=logging.getLogger("piggy.faststream"))  # our format

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,9 +15,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from shared import logs
-from shared.bus import Bus
+from shared.bus import GRACEFUL_TIMEOUT_S, Bus
 from shared.observe import add_metrics_route
 from shared.settings import LogSettings
+
+log = logging.getLogger("piggy.service")
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -44,9 +48,41 @@ def add_healthz(app: FastAPI, service: str) -> None:
         return JSONResponse(body)
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                lifespan="on", log_config=None)  # our handler and format (setup_logging)
+STOP_WITHIN_S = 4.5  # SIGTERM → process gone, whatever the load (supervisors allow 5 s)
+HTTP_DRAIN_S = 1  # open HTTP connections get this long to finish on shutdown
+
+
+class _BoundedServer(uvicorn.Server):
+    """uvicorn with a hard stop deadline: the first SIGTERM/SIGINT arms a timer that ends the
+    process after ``stop_within_s`` even if a library swallowed a cancellation or a machine
+    under load makes the graceful path (HTTP drain, broker drain, lifespan) slow."""
+
+    def __init__(self, config: uvicorn.Config, stop_within_s: float) -> None:
+        super().__init__(config)
+        self.stop_within_s = stop_within_s
+        self._deadline: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._deadline is None:
+            self._deadline = threading.Timer(self.stop_within_s, _exit_now, args=(self.stop_within_s,))
+            self._deadline.daemon = True
+            self._deadline.start()
+        super().handle_exit(sig, frame)
+
+
+def _exit_now(after_s: float) -> None:
+    log.error("still stopping %.1fs after the signal; exiting now", after_s)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "info",
+          stop_within_s: float = STOP_WITHIN_S) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=HTTP_DRAIN_S,
+                            log_config=None)  # our handler and format (setup_logging)
+    _BoundedServer(config, stop_within_s).run()
 
 
 @dataclass(frozen=True)
@@ -83,8 +119,11 @@ def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
         try:
             yield
         finally:
+            log.info("stopping: background loops")
             await lifecycle.stop(ctx)
+            log.info("stopping: the bus (in-flight handlers get %.0fs)", GRACEFUL_TIMEOUT_S)
             await ctx.bus.stop()
+            log.info("stopped")
 
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     add_healthz(app, service)

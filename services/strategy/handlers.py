@@ -12,6 +12,7 @@ from shared.events import Ticker, TradeLogged
 
 log = logging.getLogger("piggy.strategy")
 GROUP = "strategy"
+STOP_WAIT_S = 1.0  # the clock loop gets this long to finish its tick after the stop event
 
 
 def register(ctx: StrategyContext) -> None:
@@ -33,18 +34,23 @@ async def start(ctx: StrategyContext) -> None:
 
 
 async def stop(ctx: StrategyContext) -> None:
+    """The loop ends on the stop event after its current tick; cancelled if that takes long."""
+    ctx.stopping.set()
     if ctx.loop_task is not None:
-        ctx.loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.loop_task
+        _done, pending = await asyncio.wait([ctx.loop_task], timeout=STOP_WAIT_S)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     await ctx.streams_redis.aclose()
 
 
 async def _clock_loop(ctx: StrategyContext) -> None:
     interval = ctx.settings.tick_interval_s
-    while True:
+    while not ctx.stopping.is_set():
         try:
             await ctx.runner.tick()
         except Exception:  # the loop must survive anything one round throws
             log.exception("strategy clock tick failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.stopping.wait(), interval)
