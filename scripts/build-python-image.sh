@@ -66,7 +66,7 @@ fi
 mapfile -t libs < <(
     awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' <<<"$listing"
     for name in "${runtime[@]}"; do
-        ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ { print $NF; exit }'
+        ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }'
     done
 )
 mapfile -t libs < <(printf '%s\n' "${libs[@]}" | sort -u)
