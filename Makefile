@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The whole test run is bounded too, so a hang outside any one test fails instead of stalling CI.
+TEST_LIMIT ?= 40m
 
 .PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi
 
@@ -27,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/piggy demo $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	timeout --kill-after=30s $(TEST_LIMIT) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
