@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The whole test run is bounded too, so a hang outside any one test fails instead of stalling CI.
 TEST_LIMIT ?= 40m
 
-.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi
+.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi users.acl
 
 # Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -26,7 +26,7 @@ lock:
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 demo: $(STAMP)
-	$(BIN)/piggy demo $(ARGS)
+	PIGGY_HOME=$(CURDIR)/.piggy $(BIN)/piggy demo $(ARGS)
 
 test: $(STAMP)
 	timeout --kill-after=30s $(TEST_LIMIT) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -72,5 +72,7 @@ container-test: image
 clean:
 	rm -rf $(VENV) .piggy .pytest_cache .image
 
-users.acl: $(STAMP)  ## Redis ACL users for docker-compose; passwords from PIGGY_REDIS_PASSWORD_<SERVICE>
-	$(BIN)/python -m shared.redis_acl --out users.acl
+# Redis ACL users for docker-compose: passwords from PIGGY_REDIS_PASSWORD_<SERVICE> (the
+# environment or .env; missing ones are generated into .env), users.acl holds only hashes.
+users.acl: $(STAMP)
+	$(BIN)/python -m shared.redis_acl --env-file .env --out users.acl

@@ -2,34 +2,67 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Coroutine
 from decimal import Decimal
+from importlib import metadata
 from typing import Any, TypeVar
 
 import redis
 import typer
-from rich.console import Console
-from rich.table import Table
+from pydantic import ValidationError
 
-from piggy import checks, client, keys, ops, strategy, tokens
-from piggy.stack import Ports, Stack
+from piggy import checks, client, keys, ops, output, strategy, tokens
+from piggy import config as config_cli
+from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
+from piggy.stack import Ports, Stack, StackError
 from shared import redis_acl, tradelog
+from shared.config_file import CONFIG_ENV, ConfigFileError
 from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
-from shared.settings import ApiSettings, ExchangeSettings, HomeSettings, RedisSettings
+from shared.settings import (
+    ApiSettings,
+    ExchangeSettings,
+    HomeSettings,
+    RedisSettings,
+    StackSettings,
+)
 
-app = typer.Typer(help="CryptoPiggy operator CLI.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="CryptoPiggy operator CLI.", epilog=EXIT_CODES, no_args_is_help=True,
+                  add_completion=False)
 app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(tokens.app, name="token")
+app.add_typer(config_cli.app, name="config")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
-console = Console()
 T = TypeVar("T")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"piggy {metadata.version('cryptopiggy')}")
+        raise typer.Exit()
+
+
+def _config_path(value: str | None) -> str | None:
+    if value:  # children of `piggy up` inherit it through the environment
+        os.environ[CONFIG_ENV] = value
+    return value
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+    config: str | None = typer.Option(None, "--config", callback=_config_path, is_eager=True,
+                                      metavar="FILE", help=f"the piggy.toml to use (else ${CONFIG_ENV}, "
+                                      "~/.config/cryptopiggy/piggy.toml, <state folder>/piggy.toml)"),
+) -> None:
+    """CryptoPiggy operator CLI. Settings: environment > piggy.toml > defaults (`piggy config show`)."""
 
 
 def _usd(text: str) -> Decimal:
@@ -37,8 +70,7 @@ def _usd(text: str) -> Decimal:
 
 
 def _redis_url() -> str:
-    """With the ACL user's password when one is set: never print it, print ``redis_url``."""
-    return RedisSettings().url()
+    return client.redis_url()
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -46,15 +78,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        console.print(f"[red]Redis unreachable at {RedisSettings().redis_url}[/] ({type(exc).__name__}). "
-                      "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
-        raise typer.Exit(1) from exc
+        fail(f"Redis unreachable at {_redis_url()} ({type(exc).__name__}). "
+             "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
 
 
 def _print_trade(line: TradeLogged) -> None:
     color = {"LIVE": "bold red", "PAPER": "cyan"}.get(line.mode.value, "yellow")
-    console.print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.exchange} "
-                  f"{line.symbol} {tradelog.amounts(line)} user={line.user_id} "
+    output.out().print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.exchange} "
+                              f"{line.symbol} {tradelog.amounts(line)} user={line.user_id} "
                   f"intent={line.intent_id} client_order_id={line.client_order_id or '-'} "
                   f"order={line.order_id or '-'} corr={line.correlation_id}"
                   + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
@@ -82,18 +113,26 @@ EXCHANGE_OPTION = typer.Option(DEFAULT_EXCHANGE, "--exchange", callback=_exchang
 
 def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None:
     _stop_on_signals()
+    config_cli.check_file()
     home = HomeSettings().home
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
-    stack = Stack(home=home, ports=Ports(api=ApiSettings().api_port), redis_url=env_url or None,
-                  say=lambda m: console.print(m, highlight=False), acl=redis_settings.redis_acl,
+    api = ApiSettings(home=home.resolve())
+    stack_settings = StackSettings()
+    console = output.out()
+    stack = Stack(home=home, ports=Ports.from_settings(stack_settings, api), redis_url=env_url or None,
+                  settings=stack_settings, say=lambda m: console.print(m, highlight=False),
+                  acl=redis_settings.redis_acl,
                   acl_passwords=redis_acl.configured_passwords(os.environ),
                   redis_admin_url=redis_settings.url() if env_url else None)
-    console.print("[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1)…")
+    console.print(f"[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1); "
+                  f"state in {home.resolve()}")
     try:
-        api = ApiSettings(home=home.resolve())
         first_start = api.api_token is None and not api.token_file.exists()
-        took = stack.start()
+        try:
+            took = stack.start()
+        except StackError as exc:
+            fail(str(exc))
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "
                       f"(docs {stack.api_url}/docs), dashboard {stack.dashboard_url}, "
                       f"sandbox {stack.sandbox_url}")
@@ -112,7 +151,7 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
         console.print("running; Ctrl-C stops everything")
         while True:
             for report in stack.supervise_once():
-                console.print(f"[bold red]{report}[/]")
+                console.print(report, style="bold red", markup=False)
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping…")
@@ -121,12 +160,14 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
 
 
 def _demo_buy(redis_url: str, exchange: str) -> None:
+    console = output.out()
     symbol = TEST_SYMBOLS[exchange]
     console.print(f"$2 test buy of {symbol} on {exchange} for user 'demo'…")
-    intent, line = asyncio.run(ops.test_buy(redis_url, user_id="demo", symbol=symbol,
-                                            usd=Decimal(2), exchange=exchange, timeout_s=20))
+    intent, line = _run(ops.test_buy(redis_url, user_id="demo", symbol=symbol,
+                                     usd=Decimal(2), exchange=exchange, timeout_s=20))
     if line is None:
-        raise RuntimeError(f"no outcome for intent {intent.intent_id} within 20 s")
+        fail(f"no outcome for the demo's intent {intent.intent_id} within 20 s; see the executor's "
+             "log in the state folder's logs/")
     console.print("trade log:")
     _print_trade(line)
 
@@ -144,6 +185,9 @@ def demo(once: bool = typer.Option(False, "--once", help="run the demo once and 
     _run_stack(once, demo=True, exchange=exchange)
 
 
+JsonOpt = typer.Option(False, "--json", help="data only, as JSON, on stdout")
+
+
 @app.command("test-buy")
 def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              symbol: str = typer.Option("", help="default: the exchange's BTC pair"),
@@ -154,7 +198,8 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
                  help="when the amount is below the exchange's minimum, buy that minimum"),
              timeout: float = typer.Option(20.0, help="seconds to wait for the outcome"),
              live: bool = typer.Option(False, "--live", help="LIVE or nothing (through the API): "
-                                       "exit 2 naming every closed gate instead of a paper fill")) -> None:
+                                       "exit 3 naming every closed gate instead of a paper fill"),
+             as_json: bool = JsonOpt) -> None:
     """Publish a test-buy intent and wait for its outcome.
 
     Before anything is sent the API is asked for the exchange's smallest accepted amount; when
@@ -164,24 +209,29 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
     symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
     amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
-        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, console))
+        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, output.out()))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
-                                            exchange=exchange, timeout_s=timeout))
-    console.print(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
+                                     exchange=exchange, timeout_s=timeout))
+    if as_json:
+        output.emit_json({"intent": intent.model_dump(mode="json"),
+                          "outcome": line.model_dump(mode="json") if line else None})
+    else:
+        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
     if line is None:
-        console.print(f"[yellow]no outcome within {timeout:g}s[/]: is the executor running? "
-                      f"(`piggy trades` shows it once it lands)")
-        raise typer.Exit(1)
-    _print_trade(line)
-    raise typer.Exit(0 if line.status not in ("rejected",) else 2)
+        fail(f"no outcome for intent {intent.intent_id} within {timeout:g}s: is the executor "
+             "running? (`piggy trades` shows it once it lands)")
+    if not as_json:
+        _print_trade(line)
+    raise typer.Exit(REFUSED if line.status == "rejected" else 0)
 
 
 def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: bool) -> Decimal:
-    try:
-        quote = client.call("GET", "/api/minimum", params={
-            "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")}, timeout=10)
-    except (typer.Exit, typer.BadParameter):  # no API (or no token): the executor still checks
-        console.print("[yellow]could not ask the API for the exchange's minimum; sending as is[/]")
+    console = output.out()
+    quote = client.ask("GET", "/api/minimum", params={
+        "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")})
+    if not isinstance(quote, dict):  # no API (or no token): the executor still checks
+        output.err().print("[yellow]could not ask the API for the exchange's minimum; "
+                           "sending as is[/]")
         return amount
     if quote.get("enough"):
         return amount
@@ -191,28 +241,26 @@ def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: b
     if accept or (console.is_terminal and typer.confirm(f"buy ${smallest} instead?")):
         return smallest
     console.print(f"nothing sent; run again with --usd {smallest} or --accept-minimum")
-    raise typer.Exit(2)
+    raise typer.Exit(REFUSED)
 
 
 @app.command()
 def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
            limit: int = typer.Option(20, min=1),
-           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Print the trade log, newest first."""
+           as_json: bool = JsonOpt) -> None:
+    """Print the trade log, newest first (tab-separated when piped)."""
     lines = _run(ops.trades(_redis_url(), user, limit))
     if as_json:
-        typer.echo(json.dumps([ln.model_dump(mode="json") for ln in lines], indent=2))
+        output.emit_json([ln.model_dump(mode="json") for ln in lines])
         return
-    table = Table("time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
-                  "filled", "cost", "fee", "order id", "intent", "reasons")
-    for ln in lines:
-        fee = f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else ""
-        table.add_row(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id,
-                      ln.exchange, ln.symbol, ln.side.value, str(ln.amount_usd),
-                      f"{ln.filled.normalize():f}" if ln.filled else "",
-                      f"{ln.cost.normalize():f}" if ln.cost else "", fee, ln.order_id,
-                      ln.intent_id, "; ".join(ln.reasons))
-    console.print(table)
+    output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
+                  "filled", "cost", "fee", "order id", "intent", "reasons"],
+                 [(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.exchange,
+                   ln.symbol, ln.side.value, ln.amount_usd,
+                   f"{ln.filled.normalize():f}" if ln.filled else "",
+                   f"{ln.cost.normalize():f}" if ln.cost else "",
+                   f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else "",
+                   ln.order_id or "-", ln.intent_id, "; ".join(ln.reasons)) for ln in lines])
 
 
 @app.command()
@@ -224,13 +272,10 @@ def logs(correlation: str = typer.Option(..., "--correlation", help="the correla
     folder = HomeSettings().home / "logs"
     files = logview.log_files(folder)
     if not files:
-        console.print(f"[red]no log files in {folder}[/] (is PIGGY_HOME right?)")
-        raise typer.Exit(1)
+        fail(f"no log files in {folder} (is PIGGY_HOME right?)")
     found = logview.story(logview.read_lines(files), correlation)
     if not found:
-        console.print(f"[yellow]no line with correlation id {correlation}[/] in {len(files)} "
-                      f"log file(s) under {folder}")
-        raise typer.Exit(1)
+        fail(f"no line with correlation id {correlation} in {len(files)} log file(s) under {folder}")
     for line in found:
         typer.echo(line.render())
 
@@ -239,17 +284,21 @@ def logs(correlation: str = typer.Option(..., "--correlation", help="the correla
 def kill(reason: str = typer.Option("emergency stop", help="why")) -> None:
     """Emergency stop: no live order leaves any executor until `piggy resume`."""
     _run(ops.halt(_redis_url(), reason))
-    console.print("[bold red]HALTED[/]: no live order will leave the executor until `piggy resume`")
+    output.say("[bold red]HALTED[/]: no live order will leave the executor until `piggy resume`")
 
 
 @app.command()
 def resume() -> None:
     """Lift the emergency stop."""
     _run(ops.resume(_redis_url()))
-    console.print("[green]ACTIVE[/]: trading may resume (live still needs every gate)")
+    output.say("[green]ACTIVE[/]: trading may resume (live still needs every gate)")
 
 
-def _print_status(body: dict[str, object]) -> None:
+def _print_status(body: dict[str, object], as_json: bool = False) -> None:
+    if as_json:
+        output.emit_json(body)
+        return
+    console = output.out()
     armed = body.get("armed")
     console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
                   + f"  {body.get('message', '')}")
@@ -264,25 +313,26 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
              exchange: str = EXCHANGE_OPTION,
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
-             ) -> None:
-    """Arm live trading for a user: only when every other gate is open."""
+             as_json: bool = JsonOpt) -> None:
+    """Arm live trading for a user: only when every other gate is open (exit 3 when not)."""
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})
-    _print_status(body)
-    raise typer.Exit(0 if body.get("ok") else 1)
+    _print_status(body, as_json)
+    raise typer.Exit(0 if body.get("ok") else REFUSED)
 
 
 @live_app.command("disarm")
-def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user)) -> None:
+def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user),
+                as_json: bool = JsonOpt) -> None:
     """Disarm live trading for a user (always works)."""
-    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}))
+    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}), as_json)
 
 
 @live_app.command("status")
 def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
-                exchange: str = EXCHANGE_OPTION) -> None:
+                exchange: str = EXCHANGE_OPTION, as_json: bool = JsonOpt) -> None:
     """Every gate, open or closed, with its reason."""
-    _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}))
+    _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}), as_json)
 
 
 @app.command("sandbox-key")
@@ -298,17 +348,15 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
 
     url = ExchangeSettings().base_url(exchange)
     if not url:
-        console.print(f"[red]PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}[/]")
-        raise typer.Exit(1)
+        fail(f"PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}")
     quote = TEST_SYMBOLS[exchange].split("/")[1]
     try:
         key = SandboxAdmin(url).create_key(balances={quote: str(_usd(usdt))}, can_trade=can_trade)
-    except Exception as exc:
-        console.print(f"[red]sandbox unreachable at {url}: {type(exc).__name__}[/]")
-        raise typer.Exit(1) from exc
+    except Exception as exc:  # any failure to reach the sandbox is one line
+        fail(f"sandbox exchange unreachable at {url} ({type(exc).__name__}); is `piggy up` running?")
     body = client.call("POST", "/api/credentials", answers=frozenset({422, 503}), json={
         "userId": user, "exchange": exchange, "apiKey": key["api_key"], "apiSecret": key["secret"]})
-    console.print(f"sandbox key {body.get('apiKeyMasked') or key['api_key'][:4] + '…'} saved for {user}: "
+    output.say(f"sandbox key {body.get('apiKeyMasked') or key['api_key'][:4] + '…'} saved for {user}: "
                   f"status {body.get('status')}, canTrade {body.get('canTrade')}"
                   + (f", error: {body.get('error')}" if body.get("error") else ""))
 
@@ -324,7 +372,22 @@ def sandbox(port: int = typer.Option(18000), seed: int = typer.Option(1)) -> Non
 
 
 def main() -> None:
-    app()
+    """Run the CLI; the common mistakes are one line on stderr, never a traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        _die(config_cli.describe_validation(exc), USAGE)
+    except ConfigFileError as exc:
+        _die(str(exc), USAGE)
+    except StackError as exc:
+        _die(str(exc), FAILED)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        _die(f"Redis unreachable ({type(exc).__name__}: {exc}); is PIGGY_REDIS_URL right?", FAILED)
+
+
+def _die(message: str, code: int) -> None:
+    output.err().print(f"error: {message}", markup=False)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import typer
 
-from shared.settings import ApiSettings
+from piggy.output import FAILED, USAGE, fail
+from shared.settings import ApiSettings, RedisSettings, StackSettings
+
+
+def redis_url() -> str:
+    """``PIGGY_REDIS_URL`` when set (environment or file), else the embedded Redis `piggy up`
+    starts on ``PIGGY_REDIS_PORT``."""
+    settings = RedisSettings()
+    if "redis_url" not in settings.model_fields_set:
+        settings = RedisSettings(redis_url=f"redis://127.0.0.1:{StackSettings().redis_port}/0")
+    return settings.url()  # with the ACL user's password when one is set: never print it
 
 
 def api_base(settings: ApiSettings) -> str:
@@ -18,8 +27,25 @@ def api_token(settings: ApiSettings) -> str:
         return settings.api_token.get_secret_value()
     if settings.token_file.exists():
         return settings.token_file.read_text().strip()
-    raise typer.BadParameter(
-        f"no API token: set PIGGY_API_TOKEN or start the stack (piggy up) to create {settings.token_file}")
+    fail(f"no API token: set PIGGY_API_TOKEN, or start the stack (`piggy up`) to create "
+         f"{settings.token_file} (state folder: PIGGY_HOME)", USAGE)
+
+
+def ask(method: str, path: str, *, params: dict[str, Any] | None = None,
+          timeout: float = 10.0) -> Any | None:
+    """An optional question to the API: its answer, or None (nothing printed) when there is
+    no token, the API can't be reached or it answers an error."""
+    settings = ApiSettings()
+    token = (settings.api_token.get_secret_value() if settings.api_token is not None else
+             settings.token_file.read_text().strip() if settings.token_file.exists() else "")
+    if not token:
+        return None
+    try:
+        resp = httpx.request(method, api_base(settings) + path, params=params, timeout=timeout,
+                             headers={"Authorization": f"Bearer {token}"})
+        return resp.json() if resp.status_code < 400 else None
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def call(method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
@@ -31,19 +57,15 @@ def call(method: str, path: str, *, json: Any = None, params: dict[str, Any] | N
         resp = httpx.request(method, api_base(settings) + path, json=json, params=params,
                              headers={"Authorization": f"Bearer {api_token(settings)}"}, timeout=timeout)
     except httpx.HTTPError as exc:
-        typer.secho(f"API unreachable at {api_base(settings)}: {type(exc).__name__}. Is `piggy up` running?",
-                    fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(f"API unreachable at {api_base(settings)} ({type(exc).__name__}); is `piggy up` running, "
+             "and is PIGGY_API_PORT right?")
     if resp.status_code == 401:
-        typer.secho("API refused the token (401): check PIGGY_API_TOKEN / .piggy/api-token",
-                    fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"the API refused the token (401): check PIGGY_API_TOKEN or {settings.token_file}", USAGE)
     try:
         body = resp.json()
     except ValueError:
         body = {"detail": resp.text}
     if resp.status_code >= 400 and resp.status_code not in answers:
         detail = body.get("detail", body) if isinstance(body, dict) else body
-        typer.secho(f"API error {resp.status_code}: {detail}", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"API error {resp.status_code}: {detail}", FAILED)
     return body

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from piggy import checks
+from piggy import checks, output
 from piggy.client import call
 
 app = typer.Typer(help="Exchange API keys: save (encrypted), validate, status, delete.", no_args_is_help=True)
@@ -69,15 +69,19 @@ def set_keys(
     result = call("POST", "/api/credentials", json=body, answers=frozenset({422, 503}))
     _show(result)
     if result.get("status") not in ("validated", "pending"):
-        raise typer.Exit(2)
+        raise typer.Exit(output.REFUSED)
 
 
 @app.command("status")
 def status(user: str = typer.Option(..., "--user", callback=checks.user),
-           exchange: str | None = typer.Option(None, "--exchange", callback=checks.exchange)) -> None:
+           exchange: str | None = typer.Option(None, "--exchange", callback=checks.exchange),
+           as_json: bool = typer.Option(False, "--json", help="data only, as JSON, on stdout")) -> None:
     """Validation status and masked key (never the secret)."""
     params = {"exchange": exchange} if exchange else None
     result = call("GET", f"/api/credentials/{user}", params=params)
+    if as_json:
+        output.emit_json(result)
+        return
     for view in result.get("credentials") or [result]:
         _show(view)
 

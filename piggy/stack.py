@@ -1,7 +1,12 @@
 """The embedded stack: Redis, the sandbox exchange and each service as a supervised child.
 
-Every child is started with its own log file under ``<home>/logs`` and stopped by its own
-pid. A child that dies is reported with the end of its log and restarted (a few times).
+Before anything starts every port is checked (a port in use is named with its holder, if
+/proc tells). Every child gets a fresh instance id per start and is healthy only when *it*
+answers (its instance id in ``/healthz``, Redis's own pid, the port's listener pid), so
+another stack's answer is never taken for ours. A child that dies or stays unhealthy for
+``hung_after_s`` is reported with the end of its log and restarted with exponential backoff
+within a restart budget per time window (:mod:`piggy.supervision`); Redis is one of them and
+comes back with its AOF.
 """
 from __future__ import annotations
 
@@ -9,24 +14,34 @@ import asyncio
 import importlib.util
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import redis
 from pydantic import SecretStr
 
 from piggy import ops
-from piggy.embedded_redis import start_redis
+from piggy import ports as portcheck
+from piggy.child import Child, http_probe, redis_probe, shown
+from piggy.embedded_redis import find_redis_server
+from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
 from shared import redis_acl, streams
 from shared.events import ServiceRestarted
-from shared.settings import with_credentials
+from shared.settings import ApiSettings, StackSettings, with_credentials
 
-MAX_RESTARTS = 3
+__all__ = ["Child", "ChildSpec", "Ports", "Stack", "StackError"]
+
+PROBE_INTERVAL_S = 2.0
+STOP_TIMEOUT_S = 10.0
+
+
+class StackError(RuntimeError):
+    """The stack can't start; the message names the cause (a port, Redis, a child's log)."""
 
 
 @dataclass(frozen=True)
@@ -40,37 +55,37 @@ class Ports:
     dashboard: int = 8501
     notifier: int = 8004
 
+    @classmethod
+    def from_settings(cls, stack: StackSettings, api: ApiSettings) -> Ports:
+        return cls(redis=stack.redis_port, sandbox=stack.sandbox_port, api=api.api_port,
+                   executor=stack.executor_port, credentials=stack.credentials_port,
+                   strategy=stack.strategy_port, dashboard=stack.dashboard_port,
+                   notifier=stack.notifier_port)
 
-@dataclass
-class Child:
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One line per child: name, module run with ``python -m``, its ``Ports`` field, the
+    setting that moves it, its health path, and whether /healthz reports our instance id."""
+
     name: str
-    argv: list[str]
-    health_url: str
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
+    module: str
+    port: str
+    setting: str
+    health: str
+    instance: bool = True
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=self.log_path.open("ab"),
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+CHILDREN = (
+    ChildSpec("sandbox", "sandbox", "sandbox", "PIGGY_SANDBOX_PORT", "/api/v3/time", instance=False),
+    ChildSpec("gateway", "services.gateway", "api", "PIGGY_API_PORT", "/healthz"),
+    ChildSpec("executor", "services.executor", "executor", "PIGGY_EXECUTOR_PORT", "/healthz"),
+    ChildSpec("credentials", "services.credentials", "credentials", "PIGGY_CREDENTIALS_PORT", "/healthz"),
+    ChildSpec("strategy", "services.strategy", "strategy", "PIGGY_STRATEGY_PORT", "/healthz"),
+    ChildSpec("notifier", "services.notifier", "notifier", "PIGGY_NOTIFIER_PORT", "/healthz"),
+    ChildSpec("dashboard", "services.dashboard", "dashboard", "PIGGY_DASHBOARD_PORT", "/_stcore/health",
+              instance=False),
+)
 
 
 @dataclass
@@ -82,7 +97,9 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     say: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
-    redis_proc: subprocess.Popen[bytes] | None = None
+    settings: StackSettings | None = None
+    redis_child: Child | None = None
+    without: frozenset[str] = frozenset()  # children not to start (tests, partial stacks)
     # One Redis ACL user per service (shared/redis_acl.py). ``acl_passwords`` may name any of
     # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run.
     acl: bool = False
@@ -105,52 +122,98 @@ class Stack:
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sandbox}"
 
+    @property
+    def redis_proc(self) -> subprocess.Popen[bytes] | None:
+        return self.redis_child.proc if self.redis_child is not None else None
+
+    @property
+    def supervised(self) -> list[Child]:
+        return ([self.redis_child] if self.redis_child is not None else []) + self.children
+
+    def _settings(self) -> StackSettings:
+        if self.settings is None:
+            self.settings = StackSettings()
+        return self.settings
+
+    def policy(self) -> RestartPolicy:
+        s = self._settings()
+        return RestartPolicy(backoff_s=s.restart_backoff_s, backoff_max_s=s.restart_backoff_max_s,
+                             budget=s.restart_budget, window_s=s.restart_window_s,
+                             hung_after_s=s.hung_after_s)
+
     def start(self, timeout: float = 30.0) -> float:
-        """Start everything and wait until every part answers; returns seconds taken."""
+        """Check every port, then start everything and wait until every part answers as
+        itself; returns seconds taken. Raises :class:`StackError` naming the cause."""
         began = time.monotonic()
         self.home = self.home.resolve()
         self.logs.mkdir(parents=True, exist_ok=True)
-        if self.redis_url is None:
-            self.redis_proc = start_redis(self.ports.redis, self.home / "redis", self.logs / "redis.log")
-            self.redis_url = f"redis://127.0.0.1:{self.ports.redis}/0"
-            self.say(f"redis       started (pid {self.redis_proc.pid}) at {self.redis_url}")
-        else:
-            self.say(f"redis       using PIGGY_REDIS_URL {self.redis_url}")
-        if self.acl:
-            self._lock_down_redis()
+        if self.acl:  # every password known before any child's environment is made
+            generated = not self.acl_passwords.get(redis_acl.OPERATOR)
+            self._acl_users()
+            if generated:
+                self._save_operator_password()
         self.children = self._plan()
+        self.check_ports()
+        if self.redis_url is None:
+            self.redis_child = self._redis_child()
+            self.redis_url = self.redis_child.health_url
+            if self.acl:  # probed as the operator: the default user is off
+                self.redis_child.health_url = self.operator_url()
+            self.redis_child.start()
+            self._wait_healthy([self.redis_child], began + timeout)
+            assert self.redis_child.proc is not None
+            self.say(f"redis       started (pid {self.redis_child.proc.pid}) at {self.redis_url}; "
+                     f"AOF in {self.home / 'redis'}")
+        else:
+            self.check_redis(self.redis_admin_url or self.redis_url)
+            self.say(f"redis       using PIGGY_REDIS_URL {shown(self.redis_url)}")
+            if self.acl:
+                self._lock_down_redis()
         for child in self.children:
+            child.env = self.env() | child.env
             child.start()
             assert child.proc is not None
             self.say(f"{child.name:<11} started (pid {child.proc.pid}); log {child.log_path}")
-        self._wait_healthy(began + timeout)
+        self._wait_healthy(self.children, began + timeout)
         return time.monotonic() - began
 
-    def _lock_down_redis(self) -> None:
-        """Create the service users; on a Redis this stack started, also switch the
-        password-less default user off (an external Redis is the operator's to lock)."""
-        import redis
-
+    def _acl_users(self) -> list[redis_acl.AclUser]:
         names = (*redis_acl.SERVICES, redis_acl.OPERATOR)
-        generated_operator = not self.acl_passwords.get(redis_acl.OPERATOR)
         self.acl_passwords = {n: self.acl_passwords.get(n) or secrets.token_urlsafe(24) for n in names}
         direct = self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
-        users = redis_acl.users(self.acl_passwords, direct_route=direct)
+        return redis_acl.users(self.acl_passwords, direct_route=direct)
+
+    def _write_acl_file(self) -> Path:
+        """For a Redis this stack starts: its users in an ACL file (password hashes only; the
+        default user off), so a supervised restart comes back locked down."""
+        text = redis_acl.acl_file(self._acl_users())
+        path = self.home / "redis" / "users.acl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return path
+
+    def _lock_down_redis(self) -> None:
+        """An external Redis: create the service users (its default user is the operator's
+        to lock)."""
+        users = self._acl_users()
         client = redis.Redis.from_url(self.redis_admin_url or self.redis_url or "")
         try:
-            redis_acl.apply(client, users, default_off=self.redis_proc is not None)
+            redis_acl.apply(client, users, default_off=False)
         finally:
             client.close()
-        self.say(f"redis       ACL users {', '.join(names)}"
-                 + ("; default user off" if self.redis_proc is not None else ""))
-        if generated_operator:
-            path = self.home / "redis-operator-password"
-            path.unlink(missing_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.acl_passwords[redis_acl.OPERATOR])
-            self.say(f"redis       operator password (for the CLI) in {path}: "
-                     "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
+        self.say(f"redis       ACL users {', '.join(u.name for u in users)}")
+
+    def _save_operator_password(self) -> None:
+        path = self.home / "redis-operator-password"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.acl_passwords[redis_acl.OPERATOR])
+        self.say(f"redis       operator password (for the CLI) in {path}: "
+                 "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
 
     def operator_url(self) -> str:
         """The Redis URL with the operator's credentials (in memory only; never print it)."""
@@ -165,6 +228,37 @@ class Stack:
             return {}
         return {"PIGGY_REDIS_USERNAME": user, "PIGGY_REDIS_PASSWORD": self.acl_passwords[user]}
 
+    def wanted_ports(self) -> list[tuple[str, int, str]]:
+        """(part, port, setting) for everything this stack will bind."""
+        wanted = []
+        if self.redis_url is None:
+            wanted.append(("redis", self.ports.redis, "PIGGY_REDIS_PORT"))
+        for child in self.children:
+            spec = next(s for s in CHILDREN if s.name == child.name)
+            wanted.append((child.name, getattr(self.ports, spec.port), spec.setting))
+        return wanted
+
+    def check_ports(self) -> None:
+        wanted = self.wanted_ports()
+        problems = portcheck.duplicates((name, port) for name, port, _s in wanted)
+        for name, port, setting in wanted:
+            if not portcheck.is_free(port):
+                problems.append(f"port {port} ({name}) is in use by {portcheck.holder(port)}; "
+                                f"stop it or choose another port ({setting})")
+        if problems:
+            raise StackError("; ".join(problems))
+
+    @staticmethod
+    def check_redis(url: str) -> None:
+        try:
+            with redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0) as r:
+                r.ping()
+        except ValueError as exc:
+            raise StackError(f"PIGGY_REDIS_URL {shown(url)!r} is not a Redis URL ({exc})") from exc
+        except (redis.RedisError, OSError) as exc:
+            raise StackError(f"Redis unreachable at {shown(url)} ({type(exc).__name__}: {exc}); fix "
+                             "PIGGY_REDIS_URL or unset it to use the embedded Redis") from exc
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         for inherited in ("PIGGY_REDIS_USERNAME", "PIGGY_REDIS_PASSWORD"):
@@ -176,71 +270,130 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    def _child(self, name: str, argv: list[str], health_url: str, env: dict[str, str], **kw: object) -> Child:
+        s = self._settings()
+        return Child(name, argv, health_url, env, self.logs / f"{name}.log",
+                     tracker=RestartTracker(self.policy()), log_max_bytes=s.log_max_bytes,
+                     log_backups=s.log_backups, **kw)  # type: ignore[arg-type]
+
+    def _redis_child(self) -> Child:
+        data = self.home / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [find_redis_server(), "--port", str(self.ports.redis), "--bind", "127.0.0.1",
+                "--dir", str(data), "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
+        if self.acl:
+            argv += ["--aclfile", str(self._write_acl_file())]
+            self.say("redis       ACL users from its ACL file; default user off")
+        return self._child("redis", argv, f"redis://127.0.0.1:{self.ports.redis}/0", {},
+                           port=self.ports.redis, probe=redis_probe)
+
     def _plan(self) -> list[Child]:
         py = sys.executable
-        plan: list[tuple[str, str, int, str]] = []
-        if self.sandbox:
-            plan.append(("sandbox", "sandbox", self.ports.sandbox, "/api/v3/time"))
-        plan += [("gateway", "services.gateway", self.ports.api, "/healthz"),
-                 ("executor", "services.executor", self.ports.executor, "/healthz"),
-                 ("credentials", "services.credentials", self.ports.credentials, "/healthz"),
-                 ("strategy", "services.strategy", self.ports.strategy, "/healthz"),
-                 ("notifier", "services.notifier", self.ports.notifier, "/healthz"),
-                 ("dashboard", "services.dashboard", self.ports.dashboard, "/_stcore/health")]
         children = []
-        for name, module, port, path in plan:
-            if importlib.util.find_spec(f"{module}.__main__") is None:
+        for spec in CHILDREN:
+            if spec.name in self.without or (spec.name == "sandbox" and not self.sandbox):
                 continue
-            if name == "dashboard" and importlib.util.find_spec("streamlit") is None:
+            if importlib.util.find_spec(f"{spec.module}.__main__") is None:
+                continue
+            if spec.name == "dashboard" and importlib.util.find_spec("streamlit") is None:
                 self.say("dashboard   skipped: streamlit is not installed (pip install -e .)")
                 continue
-            env = self.env() | {"PIGGY_HEALTH_PORT": str(port)}
-            if name in redis_acl.SERVICES:
-                env |= self.redis_env(name)
-            argv = [py, "-m", module]
-            if name == "sandbox":
-                argv += ["--port", str(port), "--seed", env.get("PIGGY_SANDBOX_SEED", "1")]
-            children.append(Child(name, argv, f"http://127.0.0.1:{port}{path}", env,
-                                  self.logs / f"{name}.log"))
+            port = getattr(self.ports, spec.port)
+            env = {"PIGGY_HEALTH_PORT": str(port)}
+            if spec.name in redis_acl.SERVICES:
+                env |= self.redis_env(spec.name)
+            argv = [py, "-m", spec.module]
+            if spec.name == "sandbox":
+                argv += ["--port", str(port), "--seed", self.env().get("PIGGY_SANDBOX_SEED", "1")]
+            children.append(self._child(spec.name, argv, f"http://127.0.0.1:{port}{spec.health}",
+                                        env, port=port, check_instance=spec.instance,
+                                        probe=http_probe))
         return children
 
-    def _wait_healthy(self, deadline: float) -> None:
-        pending = {c.name: c for c in self.children}
-        with httpx.Client(timeout=1.0) as client:
-            while pending:
-                for name, child in list(pending.items()):
-                    if child.proc is not None and child.proc.poll() is not None:
-                        raise RuntimeError(f"{name} exited with {child.proc.returncode} while starting:\n"
-                                           f"{child.log_tail()}")
-                    try:
-                        if client.get(child.health_url).status_code == 200:
-                            self.say(f"{name:<11} healthy at {child.health_url}")
-                            del pending[name]
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    raise TimeoutError(f"not healthy in time: {', '.join(pending)}")
-                time.sleep(0.05)
+    def _wait_healthy(self, children: list[Child], deadline: float) -> None:
+        """Every child answers as itself: its probe passes and the port's listener is its pid."""
+        pending = {c.name: c for c in children}
+        last: dict[str, str] = {}
+        while pending:
+            for name, child in list(pending.items()):
+                if child.proc is not None and child.proc.poll() is not None:
+                    raise StackError(f"{name} exited with {child.proc.returncode} while starting "
+                                     f"(log {child.log_path}):\n{child.log_tail()}")
+                ok, last[name] = child.healthy()
+                if ok and self._owns_port(child):
+                    self.say(f"{name:<11} healthy at {shown(child.health_url)}")
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                why = "; ".join(f"{n}: {last.get(n, '?')}" for n in pending)
+                raise StackError(f"not healthy in time: {why}")
+            time.sleep(0.05)
 
-    def supervise_once(self) -> list[str]:
-        """Report (and restart) children that died; returns the reports."""
+    @staticmethod
+    def _until_healthy(child: Child, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if child.healthy()[0]:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _owns_port(self, child: Child) -> bool:
+        """The listener on the child's port is the child (when /proc can tell)."""
+        if child.port is None or child.proc is None:
+            return True
+        holders = portcheck.listener_pids(child.port)
+        return not holders or child.proc.pid in holders
+
+    def supervise_once(self, now: float | None = None) -> list[str]:
+        """Report and act: restart children that died or hung (with backoff, within the
+        budget); returns the reports. Deaths and due restarts first, then the health probes,
+        all at once (a service slow to answer while Redis is down delays no restart)."""
+        now = time.monotonic() if now is None else now
         reports = []
-        for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
+        running = []
+        for child in self.supervised:
+            if child.given_up:
                 continue
-            code = child.proc.returncode
-            if child.restarts >= MAX_RESTARTS:
-                reports.append(f"{child.name} died again (exit {code}); not restarting after "
-                               f"{MAX_RESTARTS} restarts. Last log lines:\n{child.log_tail()}")
-                child.proc = None
-                self._announce_restart(child, code, gave_up=True)
-                continue
-            child.restarts += 1
-            self._announce_restart(child, code, gave_up=False)
-            reports.append(f"{child.name} died (exit {code}); restarting ({child.restarts}/"
-                           f"{MAX_RESTARTS}). Last log lines:\n{child.log_tail()}")
-            child.start()
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.start()
+                    assert child.proc is not None
+                    reports.append(f"{child.name} restarted (pid {child.proc.pid})")
+                    if child.notice_due:  # Redis: the notice needs it back first
+                        self._until_healthy(child, 5.0)
+                        self._announce_restart(child, child.last_exit, gave_up=False)
+                        child.notice_due = False
+                    child.restarts += 1
+            elif child.proc is not None and child.proc.poll() is not None:
+                reports.append(self._after_exit(child, f"died (exit {child.proc.returncode})", now))
+            elif child.proc is not None and now - child.last_probe >= PROBE_INTERVAL_S:
+                child.last_probe = now
+                running.append(child)
+        if running:
+            with ThreadPoolExecutor(max_workers=len(running)) as pool:
+                results = list(pool.map(Child.healthy, running))
+            for child, (ok, detail) in zip(running, results, strict=True):
+                if child.tracker.on_health(ok, now):
+                    child.stop(STOP_TIMEOUT_S)
+                    reports.append(self._after_exit(
+                        child, f"unhealthy for {child.tracker.policy.hung_after_s:g}s ({detail}); "
+                               "stopped", now))
         return reports
+
+    def _after_exit(self, child: Child, what: str, now: float) -> str:
+        decision = child.tracker.on_exit(now)
+        code = child.proc.returncode if child.proc is not None else None
+        tail = f" Last log lines ({child.log_path}):\n{child.log_tail()}"
+        if isinstance(decision, GiveUp):
+            child.given_up = True
+            self._announce_restart(child, code, gave_up=True)
+            return f"{child.name} {what}; {decision.reason}.{tail}"
+        child.restart_at = now + decision.delay_s
+        if child is not self.redis_child:  # Redis's own restart is announced once it is back
+            self._announce_restart(child, code, gave_up=False)
+        else:
+            child.notice_due, child.last_exit = True, code
+        return f"{child.name} {what}; {decision.describe(child.tracker.policy)}.{tail}"
 
     @property
     def metrics_urls(self) -> dict[str, str]:
@@ -250,23 +403,24 @@ class Stack:
 
     def _announce_restart(self, child: Child, code: int | None, gave_up: bool) -> None:
         """A ServiceRestarted event for the notifier; never lets a Redis problem stop us."""
-        event = ServiceRestarted(service=child.name, exit_code=code, restarts=child.restarts,
-                                 max_restarts=MAX_RESTARTS, gave_up=gave_up)
+        event = ServiceRestarted(service=child.name, exit_code=code, restarts=child.restarts + 1,
+                                 max_restarts=child.tracker.policy.budget, gave_up=gave_up)
         try:
             asyncio.run(ops.publish(self.operator_url(), event, streams.CONTROL))
         except Exception as exc:  # noqa: BLE001 - the restart matters more than its notice
             self.say(f"restart of {child.name} not announced: {type(exc).__name__}")
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+        """SIGTERM to every service at once, then wait (kill after the timeout); Redis last."""
+        started = [c for c in reversed(self.children) if c.proc is not None]
+        for child in started:
+            child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for child in started:
+            child.wait_or_kill(deadline - time.monotonic())
             self.say(f"{child.name:<11} stopped")
-        if self.redis_proc is not None and self.redis_proc.poll() is None:
-            self.redis_proc.terminate()
-            try:
-                self.redis_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.redis_proc.kill()
+        if self.redis_child is not None and self.redis_child.proc is not None:
+            self.redis_child.stop(STOP_TIMEOUT_S)
             self.say("redis       stopped")
 
 

@@ -13,21 +13,22 @@ from typing import Annotated, Any
 import redis.asyncio as aredis
 import typer
 
+from piggy import output
+from piggy.client import redis_url
 from services.strategy import backtest as bt
 from services.strategy.config import ConfigError, load
 from services.strategy.store import StrategyStore
-from shared.settings import RedisSettings
 
 app = typer.Typer(help="Strategies: list, start, stop, status, backtest.", no_args_is_help=True)
 
 
 async def _with_store(fn: Any) -> Any:
-    redis = aredis.from_url(RedisSettings().url(), decode_responses=True)
+    redis = aredis.from_url(redis_url(), decode_responses=True)
     try:
         return await fn(StrategyStore(redis))
-    except aredis.RedisError as exc:
-        typer.secho(f"Redis unreachable at {RedisSettings().redis_url}: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    except (aredis.RedisError, OSError) as exc:
+        output.fail(f"Redis unreachable at {redis_url()} ({type(exc).__name__}); "
+                    "is `piggy up` running, and is PIGGY_REDIS_URL right?")
     finally:
         await redis.aclose()
 
@@ -39,10 +40,21 @@ async def _overview(store: StrategyStore) -> list[tuple[str, dict[str, Any], dic
     return rows
 
 
+JsonOpt = typer.Option(False, "--json", help="data only, as JSON, on stdout")
+
+
+def _as_json(rows: list[tuple[str, dict[str, Any], dict[str, str], str]]) -> None:
+    output.emit_json([{"name": n, "config": c, "status": s, "control": ctl or None}
+                      for n, c, s, ctl in rows])
+
+
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = JsonOpt) -> None:
     """Every strategy a runner has registered, with its status."""
     rows = asyncio.run(_with_store(_overview))
+    if as_json:
+        _as_json(rows)
+        return
     if not rows:
         typer.echo("no strategies registered (is the strategy service running with a config?)")
         return
@@ -55,13 +67,16 @@ def list_() -> None:
 
 
 @app.command()
-def status(name: str = typer.Argument(None, help="one strategy; default: all")) -> None:
+def status(name: str = typer.Argument(None, help="one strategy; default: all"),
+           as_json: bool = JsonOpt) -> None:
     """Status, spending, next due time and the last error of each strategy."""
     rows = asyncio.run(_with_store(_overview))
     rows = [r for r in rows if name is None or r[0] == name]
     if name is not None and not rows:
-        typer.secho(f"no strategy named {name!r}", fg="red", err=True)
-        raise typer.Exit(1)
+        output.fail(f"no strategy named {name!r} (see `piggy strategy list`)")
+    if as_json:
+        _as_json(rows)
+        return
     for n, config, st, control in rows:
         typer.echo(f"{n} ({config.get('kind', '?')}, user {config.get('user_id', '?')}, "
                    f"{config.get('symbol', '?')})")

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from piggy import checks, client
+from piggy.output import REFUSED
 from shared import tokens
 from shared.settings import RedisSettings
 
@@ -71,7 +72,7 @@ def revoke(user: str | None = typer.Option(None, "--user", callback=checks.user)
 
 
 def live_test_buy(user: str, symbol: str, amount: Decimal, exchange: str, console: Console) -> int:
-    """``POST /api/trade`` with ``mode: live``: 0 when placed live, 2 when refused (every
+    """``POST /api/trade`` with ``mode: live``: 0 when placed live, 3 when refused (every
     closed gate printed), 1 when no outcome came in time."""
     body: Any = client.call("POST", "/api/trade", answers=frozenset({202, 409, 422, 503}), json={
         "userId": user, "exchange": exchange, "symbolCcxt": symbol, "amountUsd": str(amount),
@@ -88,4 +89,4 @@ def live_test_buy(user: str, symbol: str, amount: Decimal, exchange: str, consol
     console.print(f"[red]not placed live[/] ({status or 'refused'}):")
     for reason in body.get("reasons") or [body.get("error") or body.get("detail")]:
         console.print(f"  {reason}")
-    return 2
+    return REFUSED

@@ -1,7 +1,10 @@
-"""Settings, one frozen class per concern, read from the environment once at start-up.
+"""Settings, one frozen class per concern, read once at start-up.
 
-Nothing here is instantiated at import time: each service's lifespan (or the CLI) builds
-what it needs and passes it in.
+Precedence: environment (``PIGGY_*``) > the config file ``piggy.toml`` > defaults. The file
+is found by :func:`shared.config_file.find_config_file` and applied by one pydantic-settings
+source to every class that derives from :class:`BaseSettings` below (new classes get file
+support by deriving from it). Nothing here is instantiated at import time: each service's
+lifespan (or the CLI) builds what it needs and passes it in.
 """
 from __future__ import annotations
 
@@ -10,7 +13,10 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings as _PydanticBaseSettings
+from pydantic_settings import PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.config_file import FileSettingsSource, default_home
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"}
 
@@ -22,6 +28,18 @@ def _real_secret(value: SecretStr | None, name: str) -> SecretStr | None:
     if value.get_secret_value().strip().lower() in PLACEHOLDERS:
         raise ValueError(f"{name} is a placeholder; set a real value or unset it")
     return value
+
+
+class BaseSettings(_PydanticBaseSettings):
+    """pydantic-settings' base with ``piggy.toml`` between the environment and the defaults."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[_PydanticBaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, FileSettingsSource(settings_cls))
 
 
 def _config(prefix: str = "PIGGY_") -> SettingsConfigDict:
@@ -69,10 +87,13 @@ def with_credentials(url: str, username: str | None, password: SecretStr | None,
 
 
 class HomeSettings(BaseSettings):
-    """Where local state lives: key file, API token file, logs, embedded Redis data."""
+    """Where local state lives: key file, API token file, logs, embedded Redis data.
+
+    ``PIGGY_HOME``, default ``~/.local/share/cryptopiggy`` (``$XDG_DATA_HOME/cryptopiggy``),
+    so every command finds the same state whatever the working directory."""
 
     model_config = _config()
-    home: Path = Path(".piggy")
+    home: Path = Field(default_factory=default_home)
 
 
 class ExchangeSettings(BaseSettings):
@@ -121,7 +142,7 @@ class ExchangeSettings(BaseSettings):
 class VaultSettings(BaseSettings):
     model_config = _config()
     master_key: SecretStr | None = None
-    home: Path = Path(".piggy")
+    home: Path = Field(default_factory=default_home)
 
     @property
     def key_file(self) -> Path:
@@ -140,7 +161,7 @@ class ApiSettings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: SecretStr | None = None
-    home: Path = Path(".piggy")
+    home: Path = Field(default_factory=default_home)
     reply_timeout_s: float = Field(default=10.0, gt=0)
 
     @property
@@ -231,3 +252,26 @@ class StrategySettings(BaseSettings):
     model_config = _config()
     strategy_file: Path | None = None
     tick_interval_s: float = Field(default=1.0, gt=0)
+
+
+class StackSettings(BaseSettings):
+    """What ``piggy up`` binds and how it supervises its children.
+
+    Ports: the embedded Redis, the sandbox exchange, each service's health/HTTP port (the
+    gateway's is ``api_port`` in :class:`ApiSettings`) and the dashboard."""
+
+    model_config = _config()
+    redis_port: int = Field(default=16379, ge=1, le=65535)
+    sandbox_port: int = Field(default=18000, ge=1, le=65535)
+    executor_port: int = Field(default=8001, ge=1, le=65535)
+    credentials_port: int = Field(default=8002, ge=1, le=65535)
+    strategy_port: int = Field(default=8003, ge=1, le=65535)
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    notifier_port: int = Field(default=8004, ge=1, le=65535)
+    restart_backoff_s: float = Field(default=0.5, gt=0)
+    restart_backoff_max_s: float = Field(default=30.0, gt=0)
+    restart_budget: int = Field(default=5, ge=1)
+    restart_window_s: float = Field(default=300.0, gt=0)
+    hung_after_s: float = Field(default=30.0, gt=0)
+    log_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    log_backups: int = Field(default=5, ge=1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis.asyncio as aredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.files import create_once
 from shared.redis_text import as_opt_str, as_str
 from shared.settings import VaultSettings
 
@@ -47,8 +48,8 @@ def load_master_key(settings: VaultSettings) -> bytes:
     if settings.master_key is not None:
         return _decode_key(settings.master_key.get_secret_value())
     path: Path = settings.key_file
-    if not path.exists():
-        create_secret_file(path, base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode())
+    if not path.exists():  # the gateway and the credentials service may both get here at once
+        create_once(path, base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode())
     if path.stat().st_mode & 0o077:
         raise VaultError(f"key file {path} is readable by others; chmod 600 it")
     return _decode_key(path.read_text().strip())

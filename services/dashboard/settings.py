@@ -5,7 +5,10 @@ import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.config_file import default_home
+from shared.settings import BaseSettings
 
 DEFAULT_PORT = 8501
 
@@ -19,7 +22,7 @@ class DashboardSettings(BaseSettings):
     api_url: str = ""
     api_port: int = 8000
     api_token: SecretStr | None = None
-    home: Path = Path(".piggy")
+    home: Path = Field(default_factory=default_home)
     dashboard_port: int | None = None
     dashboard_host: str = "127.0.0.1"  # loopback; compose sets 0.0.0.0 inside its container
     health_port: int | None = None

@@ -16,8 +16,8 @@ from pathlib import Path
 from fastapi import HTTPException, Request, status
 
 from shared import tokens
+from shared.files import create_once
 from shared.settings import ApiSettings
-from shared.vault import create_secret_file
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ def load_or_create_token(settings: ApiSettings) -> str:
     if settings.api_token is not None:
         return settings.api_token.get_secret_value()
     path: Path = settings.token_file
-    if not path.exists():
-        create_secret_file(path, secrets.token_urlsafe(32))
+    if not path.exists():  # every gateway replica may get here at once
+        create_once(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 

@@ -75,7 +75,7 @@ def test_keys_to_live_test_buy_to_emergency_stop(exchange: str, redis_url: str,
         assert admin.orders() == []  # asking sent nothing
         if not minimum["enough"]:  # the CLI shows the minimum and sends nothing without a yes
             cli = piggy(stack, "test-buy", "--usd", "2", "--exchange", exchange, "--user", user)
-            assert cli.returncode == 2, cli.stdout + cli.stderr
+            assert cli.returncode == 3, cli.stdout + cli.stderr  # refused by a rule
             assert "is below it" in cli.stdout and "the smallest amount" in cli.stdout  # price moves
             assert admin.orders() == []
         bought = api.post("/api/trade", json={"userId": user, "exchange": exchange,

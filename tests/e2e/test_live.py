@@ -81,7 +81,7 @@ def test_without_allow_live_the_test_buy_says_so_and_nothing_goes_live(
     with running_stack(tmp_path, redis_url, {"PIGGY_HEARTBEAT_MAX_AGE_S": "3"}) as stack:
         _keys(stack, "max")
         refused = piggy(stack, "live", "arm", "--user", "max")
-        assert refused.returncode == 1
+        assert refused.returncode == 3  # refused by a rule
         assert "ALLOW_LIVE=1 is not set" in refused.stdout
         bought = piggy(stack, "test-buy", "--usd", "2", "--user", "max")
         assert "PAPER" in bought.stdout and "ALLOW_LIVE=1 is not set" in bought.stdout

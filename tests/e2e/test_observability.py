@@ -125,7 +125,13 @@ def _run(stack: Stack, receiver: Receiver, prom: Prometheus | None) -> Scenario:
     assert strategy.proc is not None
     strategy.proc.kill()
     strategy.proc.wait(10)
-    assert any("strategy died" in r for r in stack.supervise_once())
+    reports = stack.supervise_once()
+    assert any("strategy died" in r for r in reports), reports
+    deadline = time.monotonic() + 30  # the restart comes after the supervisor's backoff
+    while not any(r.startswith("strategy restarted") for r in reports):
+        assert time.monotonic() < deadline, reports
+        time.sleep(0.1)
+        reports += stack.supervise_once()
     _wait(lambda: len(receiver.got) >= len(EXPECTED_ALERTS), 40, "every alert")
     time.sleep(2)  # anything sent twice would land now
     trades = json.loads(piggy(stack, "trades", "--user", "liz", "--json").stdout)
@@ -258,7 +264,7 @@ def test_correlation_id_from_trades_gives_the_whole_story(scenario: Scenario) ->
     assert steps == sorted(steps), story.stdout
     assert at("executor", "handled OrderIntent") < at("gateway", "handled OrderRequested")
     unknown = piggy(scenario.stack, "logs", "--correlation", "no-such-id")
-    assert unknown.returncode == 1 and "no line with correlation id no-such-id" in unknown.stdout
+    assert unknown.returncode == 1 and "no line with correlation id no-such-id" in unknown.stderr
 
 
 def test_webhook_gets_one_message_per_alerting_event_and_no_secret(scenario: Scenario) -> None:

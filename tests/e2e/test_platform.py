@@ -100,5 +100,5 @@ def test_cli_with_redis_unreachable_names_the_cause_and_exits_1(command: list[st
     result = subprocess.run([sys.executable, "-m", "piggy.cli", *command], env=env, text=True,
                             capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 1
-    assert "Redis unreachable at redis://127.0.0.1:" in result.stdout
+    assert "Redis unreachable at redis://127.0.0.1:" in result.stderr and result.stdout == ""
     assert "Traceback" not in result.stdout + result.stderr

@@ -66,7 +66,7 @@ def test_services_run_as_least_privilege_acl_users(redis_url: str, tmp_path: Pat
         halted = piggy(stack, "kill", "--reason", "acl drill")
         assert halted.returncode == 0, halted.stdout + halted.stderr
         refused = piggy(stack, "test-buy", "--live", "--usd", "2", "--user", "acl")
-        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.returncode == 3, refused.stdout + refused.stderr  # refused by a rule
         assert "not placed live" in refused.stdout and "kill_switch" in refused.stdout
         assert len(SandboxAdmin(stack.sandbox_url).orders()) == 1
         # a user token (created with the CLI, looked up by the gateway under its ACL user)

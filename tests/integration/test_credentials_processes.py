@@ -90,7 +90,7 @@ def test_keys_via_cli_against_real_processes_survive_restart_and_never_leak(
             assert "validated" in done.stdout and good["api_key"][:4] in done.stdout
             done = run("keys", "set", "--user", "bob", "--api-key", no_trade["api_key"],
                        PIGGY_API_SECRET=no_trade["secret"])
-            assert done.returncode == 2 and "no trading permission" in done.stdout
+            assert done.returncode == 3 and "no trading permission" in done.stdout
             resp = httpx.get(f"http://127.0.0.1:{api_port}/api/credentials/alice", timeout=10)
             assert resp.status_code == 401 and good["secret"] not in resp.text
 
