@@ -7,23 +7,28 @@ its own keys, so "XADD" on the intents stream does not mean XADD anywhere). The 
 user (the ``piggy`` CLI, administration) may do everything; ``default`` is switched off.
 
 Used by the embedded stack (``ACL SETUSER`` at start-up, ``apply``) and by docker-compose (a
-generated ``users.acl``: ``python -m shared.redis_acl --out users.acl``; passwords from
-``PIGGY_REDIS_PASSWORD_<SERVICE>``, written as SHA-256 hashes, never in clear).
+generated ``users.acl``: ``make users.acl``, i.e. ``python -m shared.redis_acl --env-file .env
+--out users.acl``; passwords from ``PIGGY_REDIS_PASSWORD_<SERVICE>`` in the environment or in
+``.env``, where missing ones are generated; in ``users.acl`` only as SHA-256 hashes). The file
+also has ``health``, a password-less user that may only PING (the container healthcheck).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
 from shared.streams import ACCESS, DIRECT_ROUTE_EXTRA, Access
 
 OPERATOR = "operator"
+HEALTH_LINE = "user health on nopass resetkeys resetchannels -@all +ping"
 SERVICES = tuple(ACCESS)
 
 _BASE = ("resetkeys", "resetchannels", "-@all", "+@connection", "-@dangerous", "+multi",
@@ -101,7 +106,7 @@ def users(passwords: Mapping[str, str], *, direct_route: bool = False) -> list[A
 
 
 def acl_file(acl_users: list[AclUser]) -> str:
-    lines = [u.file_line() for u in acl_users] + ["user default off resetkeys -@all"]
+    lines = [u.file_line() for u in acl_users] + [HEALTH_LINE, "user default off resetkeys -@all"]
     return "\n".join(lines) + "\n"
 
 
@@ -114,14 +119,48 @@ def apply(client: redis.Redis, acl_users: list[AclUser], *, default_off: bool) -
         client.execute_command("ACL", "SETUSER", "default", "off")
 
 
+def password_variable(name: str) -> str:
+    return f"PIGGY_REDIS_PASSWORD_{name.upper()}"
+
+
 def configured_passwords(environ: Mapping[str, str]) -> dict[str, str]:
     """The passwords the environment sets: ``PIGGY_REDIS_PASSWORD_<NAME>``, and the operator's
     also as ``PIGGY_REDIS_PASSWORD`` when ``PIGGY_REDIS_USERNAME=operator`` (what the CLI uses)."""
-    found = {n: environ.get(f"PIGGY_REDIS_PASSWORD_{n.upper()}", "").strip()
+    found = {n: environ.get(password_variable(n), "").strip()
              for n in (*SERVICES, OPERATOR)}
     if environ.get("PIGGY_REDIS_USERNAME") == OPERATOR and not found[OPERATOR]:
         found[OPERATOR] = environ.get("PIGGY_REDIS_PASSWORD", "").strip()
     return {n: p for n, p in found.items() if p}
+
+
+def env_file_values(text: str) -> dict[str, str]:
+    """``NAME=value`` lines of a compose ``.env`` file (comments and blanks skipped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            out[name.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def ensure_env_file(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Every service's and the operator's password: from ``environ``, else from the ``.env``
+    file at ``path``, else generated and appended there (the file is kept 0600). Returns the
+    values and the names of the generated ones."""
+    known = env_file_values(path.read_text()) if path.exists() else {}
+    values = dict(known) | {k: v for k, v in environ.items() if k.startswith("PIGGY_REDIS_PASSWORD_")}
+    added = [password_variable(n) for n in (*SERVICES, OPERATOR)
+             if not values.get(password_variable(n), "").strip()]
+    if added:
+        new = {name: secrets.token_urlsafe(24) for name in added}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            if path.stat().st_size and not path.read_text().endswith("\n"):
+                fh.write("\n")
+            fh.writelines(f"{name}={value}\n" for name, value in new.items())
+        values |= new
+    os.chmod(path, 0o600)
+    return values, added
 
 
 def env_passwords(environ: Mapping[str, str]) -> dict[str, str]:
@@ -129,24 +168,33 @@ def env_passwords(environ: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     missing: list[str] = []
     for name in (*SERVICES, OPERATOR):
-        value = environ.get(f"PIGGY_REDIS_PASSWORD_{name.upper()}", "").strip()
+        value = environ.get(password_variable(name), "").strip()
         (found.__setitem__(name, value) if value else missing.append(name))
     if missing:
-        raise SystemExit("set " + ", ".join(f"PIGGY_REDIS_PASSWORD_{m.upper()}" for m in missing))
+        raise SystemExit("set " + ", ".join(password_variable(m) for m in missing))
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the Redis users.acl for docker-compose.")
     parser.add_argument("--out", default="users.acl")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="read the passwords from this compose .env file as well, and "
+                             "append the missing ones there, generated")
     parser.add_argument("--direct-route", action="store_true",
                         help="the executor has its direct exchange path (reads the vault)")
     args = parser.parse_args(argv)
-    text = acl_file(users(env_passwords(os.environ), direct_route=args.direct_route))
+    environ: Mapping[str, str] = os.environ
+    if args.env_file is not None:
+        environ, added = ensure_env_file(args.env_file, os.environ)
+        if added:
+            print(f"generated {', '.join(added)} in {args.env_file}", file=sys.stderr)
+    text = acl_file(users(env_passwords(environ), direct_route=args.direct_route))
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    print(f"wrote {args.out}: users {', '.join((*SERVICES, OPERATOR))}; default off",
+    print(f"wrote {args.out}: users {', '.join((*SERVICES, OPERATOR))}, health (PING only); "
+          "default off",
           file=sys.stderr)
     return 0
 

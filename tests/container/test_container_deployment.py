@@ -6,7 +6,9 @@ healthchecks; `docker-compose up` runs exactly those containers from the locally
 the strategy service, all with host networking on free loopback ports. Through the second
 gateway's HTTP API a funded sandbox key is saved and validated, live trading is armed, and a
 $2 buy goes out through the first gateway's API; the sandbox's admin API (ground truth) then
-holds exactly one order, the one the trade log names.
+holds exactly one order, the one the trade log names. Redis runs with the ACL users the test
+generates (passwords + users.acl, as `make users.acl` does): each service logs in as its own
+user, the default user is off, and a service's user can't write where its row does not allow.
 
 Needs Docker (DOCKER_HOST), docker-compose and the images; `make container-test` provides
 them and sets PIGGY_CONTAINER_TEST=1. Skipped otherwise.
@@ -26,9 +28,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
 from sandbox import SandboxAdmin
+from shared import redis_acl, streams
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +63,18 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 600) -> subprocess
 
 
 @pytest.fixture(scope="module")
-def deployment() -> Iterator[dict[str, Any]]:
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if shutil.which("docker-compose") is None:
         pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
     ports = {name: free_port() for name in PORTS}
     token = secrets.token_urlsafe(24)
+    passwords = {n: secrets.token_urlsafe(18) for n in (*redis_acl.SERVICES, redis_acl.OPERATOR)}
+    acl = tmp_path_factory.mktemp("acl") / "users.acl"
+    acl.write_text(redis_acl.acl_file(redis_acl.users(passwords)))
+    acl.chmod(0o600)
     env = dict(os.environ) | {f"PIGGY_PORT_{name}": str(port) for name, port in ports.items()} | {
+        redis_acl.password_variable(name): password for name, password in passwords.items()} | {
+        "PIGGY_REDIS_ACL_FILE": str(acl),
         "PIGGY_MASTER_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "PIGGY_API_TOKEN": token,
         "PIGGY_BINANCEUS_URL": f"http://127.0.0.1:{ports['SANDBOX']}",
@@ -78,7 +88,8 @@ def deployment() -> Iterator[dict[str, Any]]:
     config = yaml.safe_load(run([*compose, "config"], env).stdout)
     try:
         run([*compose, "up", "-d"], env, timeout=900)
-        yield {"config": config, "ports": ports, "token": token, "env": env, "compose": compose}
+        yield {"config": config, "ports": ports, "token": token, "env": env, "compose": compose,
+               "passwords": passwords}
     except BaseException:
         logs = subprocess.run([*compose, "logs", "--no-color", "--tail", "30"], env=env,
                               capture_output=True, text=True, check=False, cwd=ROOT)
@@ -126,13 +137,36 @@ def test_compose_file_is_valid_and_is_what_the_test_runs(deployment: dict[str, A
     for name, svc in services.items():
         assert svc.get("network_mode") == "host", name
         assert svc.get("healthcheck", {}).get("test", [None])[0] == "CMD", name
+    assert "--aclfile" in services["redis"]["command"]
     for name in SERVICES - {"redis", "sandbox"}:
         svc_env = services[name]["environment"]
+        user = name.removesuffix("-2")  # each replica logs in as its service's ACL user
+        assert svc_env["PIGGY_REDIS_USERNAME"] == user
+        assert svc_env["PIGGY_REDIS_PASSWORD"] == deployment["passwords"][user]
         assert svc_env["PIGGY_REDIS_URL"] == f"redis://127.0.0.1:{deployment['ports']['REDIS']}/0"
         assert svc_env["PIGGY_BINANCEUS_URL"] == deployment["env"]["PIGGY_BINANCEUS_URL"]
     assert services["strategy"]["environment"]["PIGGY_STRATEGY_FILE"]
     running = wait_healthy(deployment["compose"], deployment["env"])
     assert set(running) == SERVICES
+
+
+def test_redis_in_the_deployment_lets_each_service_only_what_its_row_allows(
+        deployment: dict[str, Any]) -> None:
+    wait_healthy(deployment["compose"], deployment["env"])
+    port, passwords = deployment["ports"]["REDIS"], deployment["passwords"]
+
+    def login(user: str | None = None) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, username=user,
+                           password=passwords[user] if user else None, socket_timeout=10)
+
+    with login() as anonymous, pytest.raises(redis.AuthenticationError):
+        anonymous.ping()  # the password-less default user is off
+    with login("strategy") as strategy:
+        assert strategy.ping()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            strategy.xadd(streams.ORDER_REQUESTS, {"__data__": "{}"})  # only the executor may
+    with login(redis_acl.OPERATOR) as operator:
+        assert operator.xlen(streams.HEALTH) > 0  # the services write as their own users
 
 
 def test_live_two_dollar_buy_through_the_gateway_container_makes_exactly_one_order(

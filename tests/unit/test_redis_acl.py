@@ -91,8 +91,10 @@ def test_every_key_the_services_use_is_in_the_table() -> None:
 def test_the_acl_file_holds_hashes_and_switches_the_default_user_off() -> None:
     text = redis_acl.acl_file(redis_acl.users(PASSWORDS))
     assert not any(p in text for p in PASSWORDS.values())
-    assert text.count("\nuser ") + text.startswith("user ") == len(redis_acl.SERVICES) + 2
+    assert text.count("\nuser ") + text.startswith("user ") == len(redis_acl.SERVICES) + 3
     assert "user default off" in text
+    health = next(line for line in text.splitlines() if line.startswith("user health"))
+    assert health.endswith("-@all +ping")  # the container healthcheck may only PING
     operator = next(line for line in text.splitlines() if line.startswith("user operator"))
     assert "+@all" in operator
 
