@@ -57,14 +57,7 @@ class Producer:
 
 
 def stream_constants() -> dict[str, str]:
-    tree = ast.parse((ROOT / "shared" / "streams.py").read_text())
-    names: dict[str, str] = {}
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-            names[node.targets[0].id] = node.value.value
-    return names
+    return _module_strings(ast.parse((ROOT / "shared" / "streams.py").read_text()))
 
 
 def _module_strings(tree: ast.Module) -> dict[str, str]:

@@ -21,23 +21,28 @@ from sandbox.state import SandboxState
 
 routes = web.RouteTableDef()
 DAY_MS = 86_400_000
-UNKNOWN = {"code": -1000, "msg": "An unknown error occured while processing the request."}
+_UNKNOWN = (-1000, "An unknown error occured while processing the request.")
+_RATE_LIMITED = (-1003, "Too many requests; current limit of IP(127.0.0.1) is 1200 requests per "
+                 "minute. Please use the websocket for live updates to avoid polling the API.")
+_INTERNAL = (-1001, "Internal error; unable to process your request. Please try again.")
 _state = state_of
 
 
+def _error(status: int, code: int, msg: str) -> web.Response:
+    """Binance's error body (``errors.BinanceError``) with ``status``."""
+    return web.json_response(errors.BinanceError(status, code, msg).body(), status=status)
+
+
 def bug_response() -> web.Response:
-    return web.json_response(UNKNOWN, status=500)
+    return _error(500, *_UNKNOWN)
 
 
 def rate_limited(status: int) -> web.Response:
-    return web.json_response({"code": -1003, "msg": (
-        "Too many requests; current limit of IP(127.0.0.1) is 1200 requests per minute. "
-        "Please use the websocket for live updates to avoid polling the API.")}, status=status)
+    return _error(status, *_RATE_LIMITED)
 
 
 def server_error(status: int) -> web.Response:
-    return web.json_response({"code": -1001, "msg": "Internal error; unable to process "
-                              "your request. Please try again."}, status=status)
+    return _error(status, *_INTERNAL)
 
 
 def _ok(body: Any) -> web.Response:

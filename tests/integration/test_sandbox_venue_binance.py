@@ -2,7 +2,6 @@
 venue; and how the binance venues sit beside each other (root = /binanceus, /binance apart)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import ccxt
@@ -11,35 +10,16 @@ import pytest
 from sandbox import AsyncSandboxAdmin, SandboxAdmin, SandboxServer, SandboxThread
 from sandbox.testing import binance, binanceus, venue_exchange
 from tests.support.ccxt_static import market_differences, parse_recorded_market, recorded_market
+from tests.support.venue_fixtures import venue_fixtures
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(port=0, seed=1) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def admin(sandbox: SandboxServer) -> AsyncSandboxAdmin:
-    admin = AsyncSandboxAdmin(sandbox.url, venue="binance")
-    await admin.set_price("BTCUSDT", "50000")
-    return admin
+sandbox, admin, exchange = venue_fixtures("binance", "BTCUSDT", binance)
 
 
 @pytest.fixture
 async def key(admin: AsyncSandboxAdmin) -> dict[str, Any]:
     return await admin.create_key(balances={"USDT": "100"})
-
-
-@pytest.fixture
-async def exchange(sandbox: SandboxServer, key: dict[str, Any]) -> AsyncIterator[Any]:
-    ex = binance(sandbox.url, key)
-    try:
-        yield ex
-    finally:
-        await ex.close()
 
 
 async def test_load_markets_parses_btc_usdt_as_the_recorded_fixture(exchange: Any) -> None:

@@ -8,7 +8,6 @@ every Coinbase error body raises the ccxt exception class it raises against the 
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,35 +19,16 @@ from sandbox import AsyncSandboxAdmin, SandboxAdmin, SandboxServer, SandboxThrea
 from sandbox.dialects.coinbase_auth import hmac_signature
 from sandbox.testing import coinbase
 from tests.support.ccxt_static import market_differences, parse_recorded_market, recorded_market
+from tests.support.venue_fixtures import venue_fixtures
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(port=0, seed=1) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def admin(sandbox: SandboxServer) -> AsyncSandboxAdmin:
-    admin = AsyncSandboxAdmin(sandbox.url, venue="coinbase")
-    await admin.set_price("BTC-USD", "50000")
-    return admin
+sandbox, admin, exchange = venue_fixtures("coinbase", "BTC-USD", coinbase)
 
 
 @pytest.fixture(params=["hmac", "ec"])
 async def key(request: pytest.FixtureRequest, admin: AsyncSandboxAdmin) -> dict[str, Any]:
     return await admin.create_key(balances={"USD": "100"}, key_type=request.param)
-
-
-@pytest.fixture
-async def exchange(sandbox: SandboxServer, key: dict[str, Any]) -> AsyncIterator[Any]:
-    ex = coinbase(sandbox.url, key)
-    try:
-        yield ex
-    finally:
-        await ex.close()
 
 
 async def find_by_client_id(ex: Any, symbol: str, client_id: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ raises the ccxt exception class it raises against the real exchange.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,35 +18,16 @@ from sandbox import AsyncSandboxAdmin, SandboxAdmin, SandboxServer, SandboxThrea
 from sandbox.dialects.kraken import sign
 from sandbox.testing import kraken
 from tests.support.ccxt_static import market_differences, parse_recorded_market, recorded_market
+from tests.support.venue_fixtures import venue_fixtures
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(port=0, seed=1) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def admin(sandbox: SandboxServer) -> AsyncSandboxAdmin:
-    admin = AsyncSandboxAdmin(sandbox.url, venue="kraken")
-    await admin.set_price("XXBTZUSD", "50000")
-    return admin
+sandbox, admin, exchange = venue_fixtures("kraken", "XXBTZUSD", kraken)
 
 
 @pytest.fixture
 async def key(admin: AsyncSandboxAdmin) -> dict[str, Any]:
     return await admin.create_key(balances={"USD": "100"})
-
-
-@pytest.fixture
-async def exchange(sandbox: SandboxServer, key: dict[str, Any]) -> AsyncIterator[Any]:
-    ex = kraken(sandbox.url, key)
-    try:
-        yield ex
-    finally:
-        await ex.close()
 
 
 async def test_key_material_is_kraken_shaped(key: dict[str, Any]) -> None:
