@@ -76,6 +76,7 @@ class _Run:
 
     market: dict[str, Any] | None = None
     mine: str = ""  # this call's "placing" marker value (claimed or taken over)
+    fresh: str = ""  # the same, when claimed on first sight: released if this call fails
 
 
 async def handle(req: OrderRequested, deps: OrderDeps) -> Outcome:
@@ -105,8 +106,10 @@ async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
     except PlacementInFlight:
         raise
     except BaseException:
-        if run.mine:  # failed before sending: let the redelivery claim again at once
-            await _release(deps, req.client_order_id, run.mine)
+        # Failed before sending a first-sight order: nobody ever sent it, so the redelivery may
+        # claim it again at once. A taken-over marker stays (its order is looked up again).
+        if run.fresh and run.fresh == run.mine:
+            await _release(deps, req.client_order_id, run.fresh)
         raise
 
 
@@ -127,6 +130,7 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
         raise _Refused(RejectCategory.NOT_LIVE, "the kill switch is engaged (trading HALTED); "
                        "refused without contacting the exchange", "halted")
     seen, run.mine = admitted.seen, admitted.mine
+    run.fresh = admitted.mine
     if seen is not None and seen.state == "rejected" and seen.refused:
         return Settled(_again(req, seen.refused))  # refused before sending: the same answer
     try:
