@@ -125,7 +125,8 @@ def derive(r: dict[str, Any]) -> dict[str, Any]:
         "startup": r["startup_s"] <= TARGETS["startup_s"],
         "rss": max(services.values(), default=0) <= TARGETS["rss_mb"],
         "round_trips_paper": rt["paper"]["per_intent"] <= TARGETS["round_trips_paper"],
-        "round_trips_live": rt["live"]["per_intent"] <= TARGETS["round_trips_live"],
+        # end to end: the executor and the real gateway (placing at the sandbox)
+        "round_trips_live": rt["live_gateway"]["per_intent"] <= TARGETS["round_trips_live"],
         "cpu_2_vs_1": (r["cpu_2_vs_1"] or 99) <= TARGETS["cpu_2_vs_1"],
     }
     return r
@@ -158,9 +159,13 @@ def table(r: dict[str, Any]) -> Table:
     t.add_row("Redis round trips / paper intent", f"{rt['paper']['per_intent']}",
               f"{rt['paper']['per_intent_without_idle']} w/o idle polls", "≤ 2",
               ok[v["round_trips_paper"]])
-    t.add_row("Redis round trips / live intent (executor)", f"{rt['live']['per_intent']}",
-              f"{rt['live']['per_intent_without_idle']} w/o idle polls", "≤ 6 end to end",
-              ok[v["round_trips_live"]] + " (executor's share)")
+    lg = rt["live_gateway"]
+    t.add_row("Redis round trips / live intent (end to end)", f"{lg['per_intent']}",
+              f"{lg['per_intent_without_idle']} w/o idle polls", "≤ 6 end to end",
+              ok[v["round_trips_live"]])
+    for name in ("executor", "gateway"):
+        t.add_row(f"  {name}'s share", f"{lg[name]['per_intent']}",
+                  f"{lg[name]['per_intent_without_idle']} w/o idle polls", "", "")
     t.add_row("executor CPU s / 1,000 paper intents", f"{r['paper_1'].get('cpu_s_per_1000')} (1)",
               f"{r['paper_2'].get('cpu_s_per_1000')} (2) ×{r['cpu_2_vs_1']}", "2 within 10 % of 1",
               ok[v["cpu_2_vs_1"]])

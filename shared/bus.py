@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -263,6 +264,40 @@ class Bus:
                 pipe.xack(batch.stream, batch.group, *batch.ack_ids)
             await pipe.execute()
 
+    async def note_failure(self, batch: Batch, entry_id: str, exc: BaseException) -> None:
+        """Why an entry of a batch failed (its reason when it is dead-lettered later)."""
+        await self.redis.hset(_failures_key(batch.stream, batch.group), entry_id,
+                              f"{type(exc).__name__}: {exc}"[:500])
+
+    def follow(self, stream: str, schema: Any) -> Callable[[Handler], Handler]:
+        """Register ``handler(event)`` for every new entry of ``stream`` in this process (XREAD
+        from ``$``, no group: each replica sees every entry; nothing to ack or claim). For
+        per-process caches: what was published while the process was down does not matter.
+        An entry that does not match ``schema`` is logged and skipped. It reads from an id
+        (now, then the last entry read), not from ``$`` on every read: an entry added between
+        two blocking reads is not missed."""
+        validator = adapter(schema)
+        since = f"{int(time.time() * 1000)}-0"
+
+        async def decode(msg: RedisStreamMessage, original: Callable[[Any], Awaitable[Any]]) -> Any:
+            try:
+                return validator.validate_python(await original(msg))
+            except Exception as exc:  # noqa: BLE001 - a follower skips what it can't read
+                log.warning("skipped a %s entry: %s", stream, _describe(exc))
+                return None
+
+        def register(handler: Handler) -> Handler:
+            async def call(event: Any) -> Any:
+                return None if event is None else await handler(event)
+
+            self.broker.subscriber(
+                stream=StreamSub(stream, last_id=since, polling_interval=READ_BLOCK_MS),
+                title=f"{stream}:{self.service}:follow", parser=tolerant_parse, decoder=decode,
+            )(_typed(call, schema, handler.__name__, handler.__doc__))
+            return handler
+
+        return register
+
     async def dead_letter(self, stream: str, group: str, entry_id: str, body: bytes | str,
                           reason: str) -> None:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
@@ -388,6 +423,9 @@ def _entry_id(msg: RedisStreamMessage) -> str:
 
 def _failures_key(stream: str, group: str) -> str:
     return f"piggy:failures:{stream}:{group}"
+
+
+failures_key = _failures_key  # for handlers that ack (and forget failures) in their own MULTI
 
 
 def _describe(exc: Exception) -> str:

@@ -7,6 +7,13 @@ exchange has no such order and no other placement is in flight (the marker is no
 ``placing`` marker whose replica stopped sending heartbeats is not in flight any more: that
 replica is gone (SIGKILLed mid-placement), and waiting for the marker to go stale would
 outlast the redeliveries of its order request, which would then be dead-lettered unanswered.
+
+``admit`` is the gateway's one call before an order: the kill switch (halted: nothing claimed),
+the last price, and the marker claimed or the marker found (with its owner's heartbeat), in one
+Lua script. Because the claim now comes before the pre-trade checks, a refusal before sending
+finishes the marker ``rejected`` with the refusal in it (``refused``), written in the same
+MULTI as the published refusal and the ack: a duplicate or a redelivery that finds it answers
+the same refusal without asking the exchange, and never places that order.
 """
 from __future__ import annotations
 
@@ -14,11 +21,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import redis.asyncio as aredis
 
 from shared.redis_text import as_str
-from shared.state import HEARTBEATS
+from shared.state import HEARTBEATS, KILL
 
 PREFIX = "piggy:gw:cid:"
 TTL_S = 7 * 24 * 3600
@@ -27,6 +35,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
   return 1
 end
+return 0
+"""
+# KEYS: kill switch, last price, marker, heartbeats. ARGV: the placing value, its TTL.
+_ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'halted'} end
+local price = redis.call('GET', KEYS[2]) or ''
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'EX', ARGV[2]) then return {'claimed', price} end
+local raw = redis.call('GET', KEYS[3]) or ''
+local ok, data = pcall(cjson.decode, raw)
+local beat = ''
+if ok and type(data) == 'table' and type(data['by']) == 'string' and data['by'] ~= '' then
+  beat = redis.call('ZSCORE', KEYS[4], data['by']) or ''
+end
+return {'seen', price, raw, beat}
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -43,6 +68,18 @@ class Marker:
     order_id: str
     raw: str
     owner_beat: float | None = None  # the owning replica's last heartbeat, when it has one
+    refused: dict[str, str] | None = None  # a refusal before sending: category, code, message
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What ``admit`` found: halted (nothing claimed), else the last price (raw, maybe empty)
+    and ``seen`` (None: this call claimed the marker, its value ``mine``)."""
+
+    halted: bool
+    price: str = ""
+    seen: Marker | None = None
+    mine: str = ""
 
 
 def key(cid: str) -> str:
@@ -58,9 +95,29 @@ class CidMarkers:
         self._owner_gone_after = owner_gone_after_s
         self._clock = clock
 
-    def _value(self, state: str, order_id: str = "") -> str:
-        return json.dumps({"state": state, "by": self._me, "ts": self._clock(),
-                           "order_id": order_id})
+    def _value(self, state: str, order_id: str = "",
+               refused: dict[str, str] | None = None) -> str:
+        data: dict[str, Any] = {"state": state, "by": self._me, "ts": self._clock(),
+                                "order_id": order_id}
+        if refused:
+            data["refused"] = refused
+        return json.dumps(data)
+
+    def value(self, state: str, order_id: str = "",
+              refused: dict[str, str] | None = None) -> str:
+        """A finished marker's value, for a write that goes out in a caller's pipeline."""
+        return self._value(state, order_id, refused)
+
+    async def admit(self, cid: str, price_key: str) -> Admission:
+        """Kill switch, last price and claim in one round trip; halted claims nothing."""
+        mine = self._value("placing")
+        reply = await self._redis.eval(_ADMIT, 4, KILL, price_key, key(cid), HEARTBEATS, mine,
+                                       TTL_S)
+        return admission(reply, mine)
+
+    async def release(self, cid: str, mine: str) -> None:
+        """Drop this call's own ``placing`` marker (a failure before sending: retry at once)."""
+        await self._redis.eval(_RELEASE, 1, key(cid), mine)
 
     async def claim(self, cid: str) -> Marker | None:
         """None when this call set the marker (first sight); else the marker found."""
@@ -80,13 +137,27 @@ class CidMarkers:
         return (marker.state == "placing" and now - marker.ts < self._stale_after
                 and not owner_gone)
 
-    async def take_over(self, cid: str, seen: Marker) -> bool:
-        done = await self._redis.eval(_TAKE_OVER, 1, key(cid), seen.raw, self._value("placing"),
-                                      TTL_S)
-        return bool(done)
+    async def take_over(self, cid: str, seen: Marker) -> str | None:
+        """This call's placing value when it took the marker over, else None."""
+        mine = self._value("placing")
+        done = await self._redis.eval(_TAKE_OVER, 1, key(cid), seen.raw, mine, TTL_S)
+        return mine if done else None
 
-    async def finish(self, cid: str, state: str, order_id: str = "") -> None:
-        await self._redis.set(key(cid), self._value(state, order_id), ex=TTL_S)
+    async def finish(self, cid: str, state: str, order_id: str = "",
+                     refused: dict[str, str] | None = None) -> None:
+        await self._redis.set(key(cid), self._value(state, order_id, refused), ex=TTL_S)
+
+
+def admission(reply: list[Any], mine: str) -> Admission:
+    """The ``admit`` script's reply, parsed."""
+    words = [as_str(w) for w in reply]
+    if words[0] == "halted":
+        return Admission(halted=True)
+    if words[0] == "claimed":
+        return Admission(False, words[1], None, mine)
+    marker = parse(words[2])
+    beat = float(words[3]) if words[3] else None
+    return Admission(False, words[1], replace(marker, owner_beat=beat))
 
 
 def parse(raw: str) -> Marker:
@@ -94,5 +165,10 @@ def parse(raw: str) -> Marker:
         data = json.loads(raw)
     except ValueError:
         data = {}
+    if not isinstance(data, dict):
+        data = {}
+    refused = data.get("refused")
     return Marker(str(data.get("state", "unknown")), str(data.get("by", "")),
-                  float(data.get("ts", 0.0)), str(data.get("order_id", "")), raw)
+                  float(data.get("ts", 0.0)), str(data.get("order_id", "")), raw,
+                  refused={str(k): str(v) for k, v in refused.items()}
+                  if isinstance(refused, dict) else None)

@@ -1,9 +1,15 @@
 """One ``OrderRequested`` → one ``OrderPlaced`` or ``OrderRejected``.
 
-In order: the executor's live mark, the kill switch (the last line of defence), the symbol
-through the exchange's market data, credentials, the pre-trade checks, then the client order
-id marker (a seen id or a redelivery is looked up first), and only then one placement through
-``shared.orders``. Nothing reaches the exchange's order endpoint before every check passed.
+In order: the executor's live mark; then one Redis call (``CidMarkers.admit``): the kill switch
+(the last line of defence: halted claims nothing), the last price and the client order id
+marker; the symbol through the exchange's market data, credentials (both cached in the pool);
+a seen id or a redelivery is looked up at the exchange first; the pre-trade checks; and only
+then one placement through ``shared.orders``. Nothing reaches the exchange's order endpoint
+before every check passed. A refusal after the claim finishes the marker ``rejected`` with the
+refusal in it, so a redelivery answers the same refusal and never places the order.
+
+``decide`` returns the outcome with the marker write; the gateway writes both and the ack in
+one MULTI (``services.gateway.intake``); ``handle`` writes the marker itself.
 
 Used by the gateway and by the executor's direct path; the exchange's own ways (its client
 order id format, buy by cost, lookup, errors) come from its adapter in ``shared.exchanges``.
@@ -40,77 +46,154 @@ class OrderDeps:
     markers: CidMarkers
 
 
+@dataclass(frozen=True)
+class MarkerWrite:
+    """The client order id marker to finish with the outcome (only the owner writes one)."""
+
+    cid: str
+    state: str  # done | rejected | unknown
+    order_id: str = ""
+    refused: dict[str, str] | None = None  # a refusal before sending, answered again as is
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An outcome and the marker write that goes out with it (in one MULTI at the gateway)."""
+
+    outcome: Outcome
+    marker: MarkerWrite | None = None
+
+
 class _Refused(Exception):
     def __init__(self, category: RejectCategory, message: str, code: str = "") -> None:
         super().__init__(message)
         self.category, self.message, self.code = category, message, code
 
 
+@dataclass
+class _Run:
+    """What one handling learned so far: the market, and the marker value it owns."""
+
+    market: dict[str, Any] | None = None
+    mine: str = ""  # this call's "placing" marker value (claimed or taken over)
+    fresh: str = ""  # the same, when claimed on first sight: released if this call fails
+
+
 async def handle(req: OrderRequested, deps: OrderDeps) -> Outcome:
-    """The outcome to publish; raises ``PlacementInFlight`` (retry later) or on Redis errors."""
-    resolved: list[dict[str, Any]] = []
+    """``decide`` with the marker written on its own (the executor's direct path)."""
+    settled = await decide(req, deps)
+    if settled.marker is not None:
+        m = settled.marker
+        await deps.markers.finish(m.cid, m.state, m.order_id, m.refused)
+    return settled.outcome
+
+
+async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
+    """The outcome to publish and the marker to write with it; raises ``PlacementInFlight``
+    (retry later) or on Redis errors. Nothing is written here after the order call: the caller
+    writes the marker with the outcome (a crash in between leaves ``placing``: looked up)."""
+    run = _Run()
     try:
-        return await _handle(req, deps, resolved)
+        return await _handle(req, deps, run)
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
-        return rejected(req, refused.category, refused.message, refused.code,
-                        resolved[0] if resolved else None)
+        outcome = rejected(req, refused.category, refused.message, refused.code, run.market)
+        if not run.mine:  # not ours: a marker someone else finished (or none) stays as it is
+            return Settled(outcome)
+        return Settled(outcome, MarkerWrite(req.client_order_id, "rejected",
+                                            refused=_refusal(outcome)))
+    except PlacementInFlight:
+        raise
+    except BaseException:
+        # Failed before sending a first-sight order: nobody ever sent it, so the redelivery may
+        # claim it again at once. A taken-over marker stays (its order is looked up again).
+        if run.fresh and run.fresh == run.mine:
+            await _release(deps, req.client_order_id, run.fresh)
+        raise
 
 
-async def _handle(req: OrderRequested, deps: OrderDeps, resolved: list[dict[str, Any]]) -> Outcome:
+async def _release(deps: OrderDeps, cid: str, mine: str) -> None:
+    try:
+        await deps.markers.release(cid, mine)
+    except Exception as exc:  # the marker then goes stale, as before
+        log.warning("marker %s not released: %s", cid, type(exc).__name__)
+
+
+async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
     if not req.live:
         raise _Refused(RejectCategory.NOT_LIVE, "the request is not marked live by the executor; "
                        "refused without contacting the exchange", "not_live")
-    if await state.trading_state(deps.redis) is state.TradingState.HALTED:
+    cid = req.client_order_id
+    admitted = await deps.markers.admit(cid, state.price_key(req.exchange, req.symbol))
+    if admitted.halted:
         raise _Refused(RejectCategory.NOT_LIVE, "the kill switch is engaged (trading HALTED); "
                        "refused without contacting the exchange", "halted")
+    seen, run.mine = admitted.seen, admitted.mine
+    run.fresh = admitted.mine
+    if seen is not None and seen.state == "rejected" and seen.refused:
+        return Settled(_again(req, seen.refused))  # refused before sending: the same answer
     try:
         ex = adapter(req.exchange)
     except UnsupportedExchange as exc:
         raise _Refused(RejectCategory.INVALID_ORDER, str(exc), "unsupported_exchange") from exc
-    market = await _market(req, deps.pool)
-    resolved.append(market)
+    run.market = market = await _market(req, deps.pool)
     client = await _client(req, deps.pool)
-    price = await _price(req.exchange, market, deps)
-    plan = await _plan(req, ex, client, market, price, deps)
-
-    symbol, cid = market["symbol"], req.client_order_id
+    symbol = market["symbol"]
     sent_as = ex.client_order_id(cid)  # what the exchange sees: valid for that exchange
-    seen = await deps.markers.claim(cid)
     if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
         found = await deps.pool.read(req.exchange,
                                      lambda: lookup_order(ex, client, symbol, sent_as))
         if found is not None:
             found = await ex.complete(client, symbol, found)
-            await deps.markers.finish(cid, "done", str(found["id"]))
             log.info("order %s already at the exchange as %s; reporting it", sent_as, found["id"])
-            return placed(req, market, found, sent_as)
+            return Settled(placed(req, market, found, sent_as),
+                           MarkerWrite(cid, "done", str(found["id"])))
         if seen.state == "rejected":  # its refusal is already published: never placed later
             raise _Refused(RejectCategory.UNKNOWN, f"client order id {sent_as} was already "
                            "refused and the exchange has no such order; not re-sent",
                            "already_rejected")
-        if deps.markers.in_flight(seen) or not await deps.markers.take_over(cid, seen):
+        taken = None if deps.markers.in_flight(seen) else await deps.markers.take_over(cid, seen)
+        if taken is None:
             raise PlacementInFlight(f"client order id {cid} is being placed by {seen.by}")
+        run.mine = taken
         log.warning("order %s not at the exchange; taking it over from %s (%s)", sent_as,
                     seen.by, seen.state)
 
+    price = state.parse_price(admitted.price) or await _price(req, market, deps)
+    plan = await _plan(req, ex, client, market, price, deps)
+    run.mine = ""  # from here the order may be at the exchange: the marker is never released
     result = await place_order(ex, client, market, req.side.value, plan, sent_as)
     if result.outcome == "placed" and result.order is not None:
         deps.pool.note_ok(req.exchange, result.rtt_ms)
-        await deps.markers.finish(cid, "done", result.order_id)
-        return placed(req, market, result.order, sent_as, plan.notes)
+        return Settled(placed(req, market, result.order, sent_as, plan.notes),
+                       MarkerWrite(cid, "done", result.order_id))
     error = result.error
     assert error is not None
     message = _redact(error.message, deps.pool.redactions(client))
     if result.outcome == "unknown":
-        await deps.markers.finish(cid, "unknown")
-        return rejected(req, RejectCategory.UNAVAILABLE, message, "status_unknown", market,
-                        sent_as)
-    await deps.markers.finish(cid, "rejected")
+        return Settled(rejected(req, RejectCategory.UNAVAILABLE, message, "status_unknown",
+                                market, sent_as), MarkerWrite(cid, "unknown"))
     if error.category is RejectCategory.AUTH:
         await deps.pool.evict(req.user_id, req.exchange)
-    return rejected(req, error.category, message, error.code, market, sent_as)
+    return Settled(rejected(req, error.category, message, error.code, market, sent_as),
+                   MarkerWrite(cid, "rejected"))
+
+
+def _refusal(outcome: OrderRejected) -> dict[str, str]:
+    return {"category": outcome.category.value, "code": outcome.code,
+            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id}
+
+
+def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
+    """A refusal before sending, as it was first published."""
+    try:
+        category = RejectCategory(refused.get("category", ""))
+    except ValueError:
+        category = RejectCategory.UNKNOWN
+    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""))
+    return outcome.model_copy(update={"symbol": refused.get("symbol") or outcome.symbol,
+                                      "symbol_id": refused.get("symbol_id", "")})
 
 
 async def _plan(req: OrderRequested, ex: ExchangeAdapter, client: Any, market: dict[str, Any],
@@ -162,10 +245,15 @@ async def _client(req: OrderRequested, pool: ExchangePool) -> Any:
                        f"{req.exchange}", "no_credentials") from exc
 
 
-async def _price(exchange: str, market: dict[str, Any], deps: OrderDeps) -> Decimal | None:
-    cached = await state.last_price(deps.redis, exchange, market["symbol"])
-    if cached is not None:
-        return cached
+async def _price(req: OrderRequested, market: dict[str, Any],
+                 deps: OrderDeps) -> Decimal | None:
+    """The price when ``admit`` found none under the requested name: under the market's own
+    names (tickers write both), else the exchange's ticker."""
+    exchange = req.exchange
+    for name in {market["symbol"], market["id"]} - {req.symbol}:
+        cached = await state.last_price(deps.redis, exchange, name)
+        if cached is not None:
+            return cached
     try:
         public = await deps.pool.public(exchange)
         ticker = await deps.pool.read(exchange, lambda: public.fetch_ticker(market["symbol"]))

@@ -36,7 +36,7 @@ _BASE = ("resetkeys", "resetchannels", "-@all", "+@connection", "-@dangerous", "
 _CONSUME = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xgroup|create",
             "+xinfo|stream", "+xinfo|groups", "+xlen")
 _PUBLISH = ("+xadd",)
-_READ_STREAMS = ("+xrange", "+xrevrange", "+xlen")
+_READ_STREAMS = ("+xrange", "+xrevrange", "+xlen", "+xread")  # xread: following a stream
 _WRITE = ("+@read", "+@write", "-@dangerous")
 _READ = ("+@read", "-@dangerous")
 _EVAL = ("+eval", "+evalsha")

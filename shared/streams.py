@@ -85,7 +85,7 @@ ACCESS: dict[str, Access] = {
         consume=(ORDER_REQUESTS, BALANCES),
         publish=(ORDER_EVENTS, TICKERS, HEALTH, INTENTS, CREDENTIALS, CONTROL, COMMANDS,
                  DEAD_LETTER),
-        read_streams=(TRADES,),
+        read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
                KEY_GATEWAY),
         read=(KEY_TOKENS, KEY_ARMED),

@@ -1,8 +1,11 @@
 """Gateway bus handlers and background loops.
 
 Handlers (thin: decode → core → publish):
-  ORDER_REQUESTS / "gateway"  OrderRequested → orderflow.handle → ORDER_EVENTS
+  ORDER_REQUESTS / "gateway"  OrderRequested batch → orderflow.decide → marker + ORDER_EVENTS
+                              + ack in one MULTI (``intake``)
   BALANCES       / "gateway"  QueryBalance   → balances.fetch_report → reply (BalanceReport)
+  CREDENTIALS    (followed by every replica, no group) a key replaced, refused or revoked →
+                              the cached exchange client of that user dropped (``pool.evict``)
 Loops: heartbeats (state + HEALTH stream), tickers (TICKERS stream + last prices), markets
 refresh. The exchange pool lives in ``ctx.extras["gateway"]`` and is closed in ``stop``.
 """
@@ -16,11 +19,19 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from services.gateway import balances
+from services.gateway import balances, intake
 from services.gateway.context import GatewayContext
 from shared import orderflow, state, streams
+from shared.bus import Batch
 from shared.cids import CidMarkers
-from shared.events import Heartbeat, OrderRequested, QueryBalance, Ticker
+from shared.events import (
+    CredentialsEvent,
+    CredentialsValidated,
+    Heartbeat,
+    OrderRequested,
+    QueryBalance,
+    Ticker,
+)
 from shared.exchange import UnknownSymbol, make_exchange, to_decimal
 from shared.exchanges import EXCHANGES
 from shared.exchanges.pool import ExchangePool
@@ -28,6 +39,10 @@ from shared.exchanges.pool import ExchangePool
 log = logging.getLogger("piggy.gateway")
 DEFAULT_EXCHANGES = EXCHANGES[:1]
 STOP_TIMEOUT_S = 5.0
+# Order requests per read: handled one after the other, each settled (and acked) as it is done,
+# so the last of a batch waits for the exchange calls of those before it (well under the
+# claim idle time).
+ORDER_BATCH = 16
 
 
 @dataclass
@@ -67,10 +82,16 @@ def register(ctx: GatewayContext) -> None:
     ctx.extras["gateway"] = rt
     deps = orderflow.OrderDeps(pool=pool, redis=ctx.bus.redis, markers=rt.markers)
 
-    @ctx.bus.consume(streams.ORDER_REQUESTS, "gateway", OrderRequested)
-    async def on_order_requested(request: OrderRequested) -> None:
-        outcome = await orderflow.handle(request, deps)
-        await ctx.bus.publish(outcome, streams.ORDER_EVENTS)
+    @ctx.bus.consume_batch(streams.ORDER_REQUESTS, "gateway", OrderRequested,
+                           max_records=ORDER_BATCH)
+    async def on_order_requested(batch: Batch) -> None:
+        await intake.on_order_requests(ctx.bus, deps, batch)
+
+    @ctx.bus.follow(streams.CREDENTIALS, CredentialsEvent)
+    async def on_credentials(event: Any) -> None:
+        """New, refused or revoked keys: the next order of that user reads the vault again."""
+        if not isinstance(event, CredentialsValidated):
+            await pool.evict(event.user_id, event.exchange)
 
     @ctx.bus.consume(streams.BALANCES, "gateway", QueryBalance)
     async def on_query_balance(query: QueryBalance) -> dict[str, Any]:

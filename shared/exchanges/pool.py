@@ -1,6 +1,9 @@
 """Exchange clients of the gateway (and of the executor's direct path): one ccxt async
 instance per (user, exchange), made on first use from the vault and kept; one keyless
-instance per exchange for public data.
+instance per exchange for public data. So an order reads neither the vault nor the markets
+from Redis or the exchange once its user's instance exists; the gateway drops an instance when
+its keys change (``CredentialsSubmitted/Rejected/Revoked``, followed by every replica) or the
+exchange refuses them (AUTH), and the next order reads the vault again.
 
 Markets are fetched once per exchange by the keyless instance and shared with every user's
 instance (``set_markets_from_exchange``, which also carries the exchange's market helpers:
@@ -127,8 +130,10 @@ class ExchangePool:
                     client.set_markets_from_exchange(public)
 
     async def evict(self, user_id: str, exchange: str) -> None:
-        """Drop a user's instance (its keys were refused); the next use reads the vault again."""
-        client = self._clients.pop((user_id, exchange), None)
+        """Drop a user's instance (its keys were refused, replaced or revoked); the next use
+        reads the vault again. Waits for an instance being made (it may hold the old keys)."""
+        async with self._lock((user_id, exchange)):
+            client = self._clients.pop((user_id, exchange), None)
         if client is not None:
             await _close(client)
 

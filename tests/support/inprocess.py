@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from services.executor.app import bootstrap as executor_bootstrap
 from services.executor.app import create_app as executor_app
@@ -12,6 +13,9 @@ from shared.bus import Bus
 from shared.events import ArmLive, DisarmLive, LiveStatus, QueryLive
 from shared.settings import ExecutorSettings
 
+if TYPE_CHECKING:
+    from services.gateway.context import GatewayContext
+
 
 @asynccontextmanager
 async def executor(redis_url: str, settings: ExecutorSettings | None = None,
@@ -19,6 +23,18 @@ async def executor(redis_url: str, settings: ExecutorSettings | None = None,
     ctx = executor_bootstrap(redis_url=redis_url, settings=settings or ExecutorSettings(),
                              instance_id=instance_id)
     app = executor_app(lambda: ctx)
+    async with app.router.lifespan_context(app):
+        yield ctx
+
+
+@asynccontextmanager
+async def gateway(redis_url: str, **overrides: Any) -> AsyncIterator[GatewayContext]:
+    """The gateway's app (bus, subscribers, loops, pool) without its HTTP server;
+    ``overrides`` go to ``services.gateway.app.bootstrap`` (exchange, gateway, api, vault...)."""
+    from services.gateway import app as gw_app  # only the callers that run a gateway need it
+
+    ctx = gw_app.bootstrap(redis_url=redis_url, **overrides)
+    app = gw_app.create_app(lambda: ctx)
     async with app.router.lifespan_context(app):
         yield ctx
 
