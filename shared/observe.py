@@ -34,7 +34,8 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
 
 
 _READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
-         "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade")
+         "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade",
+         "entry_id")
 
 
 def _plain(body: Any) -> Any:
@@ -127,6 +128,19 @@ class _Scope(BaseMiddleware):
         if kind not in QUIET_TYPES and stream:
             log.info("published %s to %s", kind, stream, extra=logs.event_fields(body))
         return result
+
+
+def observe_published(observer: BusObserver, stream: str, event: BaseModel, *,
+                      handling: BaseModel | None = None, started: float | None = None) -> None:
+    """Count and log an event a service wrote in its own MULTI (effects + ack in one round
+    trip), as ``publish_scope`` does for faststream's publish. ``handling`` is the event being
+    handled and ``started`` (``time.monotonic()``) when its handling began."""
+    body = _plain(event)
+    observer.metrics.on_published(stream, body, _plain(handling) if handling is not None else None,
+                                  time.monotonic() - started if started is not None else None)
+    kind = _kind(body)
+    if kind not in QUIET_TYPES and log.isEnabledFor(logging.INFO):
+        log.info("published %s to %s", kind, stream, extra=logs.event_fields(body))
 
 
 def add_metrics_route(app: FastAPI) -> None:

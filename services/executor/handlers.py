@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from enum import Enum
-
-from pydantic import BaseModel
 
 from services.executor import intake, routing
 from services.executor.context import ExecutorContext
@@ -27,7 +24,7 @@ from services.executor.lifecycle import (
 )
 from services.executor.risk import paper_fill, spend_key, to_micros
 from services.executor.routing import Route
-from shared import logs, state, streams, tradelog
+from shared import state, streams, tradelog
 from shared.bus import Batch, frame
 from shared.events import (
     DeadLetter,
@@ -42,9 +39,9 @@ from shared.events import (
     TradeStatus,
     new_id,
 )
+from shared.observe import observe_published
 
 log = logging.getLogger("piggy.executor")
-events_log = logging.getLogger("piggy.events")
 
 STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
 ROUTED_CACHE = 50_000
@@ -229,29 +226,8 @@ async def _commit(ctx: ExecutorContext, w: Writes) -> None:
         elif kind == "status" and not ok:
             log.warning("intent %s: status step refused by the lifecycle (already further on)",
                         intent_id)
-    metrics = ctx.bus.observer.metrics  # what faststream's publish would have counted
-    logged = events_log.isEnabledFor(logging.INFO)
-    for stream, event in published:
-        body = _observed(event)
-        metrics.on_published(stream, body)
-        if logged:  # and logged, as the bus logs a publish: the correlation id tells the story
-            events_log.info("published %s to %s", body.get("type", "DeadLetter"), stream,
-                            extra=logs.event_fields(body))
-
-
-_OBSERVED = ("type", "correlation_id", "intent_id", "user_id", "exchange", "mode", "status",
-             "reasons", "category", "stream", "reason", "entry_id")
-
-
-def _observed(event: BaseModel) -> dict[str, object]:
-    """The fields the metrics read from a published body, without a full model dump."""
-    out: dict[str, object] = {}
-    fields = type(event).model_fields  # getattr of a missing name is slow on a model
-    for name in _OBSERVED:
-        value = getattr(event, name) if name in fields else None
-        if value is not None:
-            out[name] = value.value if isinstance(value, Enum) else value
-    return out
+    for stream, event in published:  # counted and logged as faststream's publish would be
+        observe_published(ctx.bus.observer, stream, event)
 
 
 def _remember(ctx: ExecutorContext, intent: OrderIntent) -> None:

@@ -11,11 +11,13 @@ batch then raises so a claimed redelivery (a batch of one) is not acked by fasts
 from __future__ import annotations
 
 import logging
+import time
 
 from shared import orderflow, streams
 from shared.bus import Batch, Bus, failures_key, frame
 from shared.cids import TTL_S
 from shared.cids import key as marker_key
+from shared.observe import observe_published
 
 log = logging.getLogger("piggy.gateway.intake")
 
@@ -25,9 +27,12 @@ async def on_order_requests(bus: Bus, deps: orderflow.OrderDeps, batch: Batch) -
         await bus.settle(Batch(batch.stream, batch.group, [], batch.bad))
     failed: Exception | None = None
     for entry_id, request in batch.events:
+        started = time.monotonic()
         try:
             settled = await orderflow.decide(request, deps)
             await commit(bus, deps, batch, entry_id, settled)
+            observe_published(bus.observer, streams.ORDER_EVENTS, settled.outcome,
+                              handling=request, started=started)
         except Exception as exc:  # this order retries later; the rest of the batch goes on
             log.info("order request %s left pending: %s: %s", entry_id, type(exc).__name__,
                      str(exc)[:200])
