@@ -259,9 +259,12 @@ def test_correlation_id_from_trades_gives_the_whole_story(scenario: Scenario) ->
     def at(service: str, text: str) -> int:
         return next(i for i, ln in enumerate(lines) if ln.split()[1] == service and text in ln)
 
-    steps = [at("executor", "published OrderRequested"), at("gateway", "published OrderPlaced"),
-             at("executor", "published TradeLogged"), at("notifier", "alert order_filled sent")]
-    assert steps == sorted(steps), story.stdout
+    # A "published" line is written once the write returned, so a fast consumer in another
+    # process may log its own step first: only the causal order that logging keeps is checked
+    # (the gateway's step follows an exchange round trip; the others are one process each).
+    requested, placed = at("executor", "published OrderRequested"), at("gateway", "published OrderPlaced")
+    traded, alerted = at("executor", "published TradeLogged"), at("notifier", "alert order_filled sent")
+    assert requested < placed and requested < traded < alerted, story.stdout
     assert at("executor", "handled OrderIntent") < at("gateway", "handled OrderRequested")
     unknown = piggy(scenario.stack, "logs", "--correlation", "no-such-id")
     assert unknown.returncode == 1 and "no line with correlation id no-such-id" in unknown.stderr
