@@ -151,6 +151,10 @@ def table(r: dict[str, Any]) -> Table:
     t.add_row("  overhead above direct ccxt", f"{r['overhead_ms']['p50']} ms",
               f"{r['overhead_ms']['p99']} ms", "≤ 1.0 / ≤ 5.0 ms",
               f"{ok[v['overhead_p50']]} / {ok[v['overhead_p99']]}")
+    names = {"executor": "publish → OrderRequested made", "gateway": "→ OrderPlaced made "
+             "(exchange call in it)", "back": "→ seen on the order-events stream"}
+    for stage, st in lv.get("stages_ms", {}).items():
+        t.add_row(f"  stage: {names[stage]}", f"{st['p50_ms']} ms", f"{st['p99_ms']} ms", "", "")
     t.add_row("paper intents/s, 1 executor", f"{r['paper_1']['intents_per_s']:.0f}/s", "", "≥ 2000/s",
               ok[v["paper_1"]])
     t.add_row("paper intents/s, 2 executors", f"{r['paper_2']['intents_per_s']:.0f}/s",

@@ -2,7 +2,9 @@
 
 * ``redis_floor``: raw redis-py XADD → XREADGROUP round trip, one message in flight.
 * ``live_latency``: sequential live intents; publish → the gateway's OrderPlaced seen on the
-  order-events stream (the exchange acknowledged it).
+  order-events stream (the exchange acknowledged it). Split into stages by the events' own
+  creation times (one clock, one machine): publish → the executor's OrderRequested made;
+  → the gateway's OrderPlaced made (the exchange call is in it); → seen by this process.
 * ``paper_throughput``: a backlog of paper intents behind SIGSTOPped executors, released at
   once; time until every one has its trade-log line, and the executors' CPU seconds for it.
 * ``kill_to_last_order``: live intents streaming, the kill switch set; how long after it the
@@ -17,6 +19,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,30 +77,52 @@ async def live_latency(live: LiveStack, user: str, n: int, tick: Tick) -> dict[s
     await bus.broker.connect()
     samples: list[float] = []
     failures: list[str] = []
+    stages: dict[str, list[float]] = {"executor": [], "gateway": [], "back": []}
     try:
         last = (await watch.xinfo_stream(streams.ORDER_EVENTS))["last-generated-id"] \
             if await watch.exists(streams.ORDER_EVENTS) else "0-0"
         for i in range(n + 20):
             intent = OrderIntent(user_id=user, symbol="BTC/USDT", amount_usd=Decimal(2),
                                  source="bench")
-            started = time.perf_counter()
+            started, wall = time.perf_counter(), time.time()
             await bus.publish(intent, streams.INTENTS)
-            outcome, last = await _await_order_event(watch, last, intent.intent_id, 10.0)
+            outcome, last, placed = await _await_order_event(watch, last, intent.intent_id, 10.0)
             took = (time.perf_counter() - started) * 1000
+            seen = time.time()
             if outcome != "OrderPlaced":
                 failures.append(f"{intent.intent_id}: {outcome}")
             elif i >= 20:
                 samples.append(took)
+                await _stages(watch, intent.intent_id, wall, placed, seen, stages)
             tick(1)
     finally:
         await bus.broker.stop()
         await bus.redis.aclose()
         await watch.aclose()
-    return summary(samples) | {"failures": failures[:5], "failed": len(failures)}
+    return summary(samples) | {"failures": failures[:5], "failed": len(failures),
+                               "stages_ms": {k: summary(v) for k, v in stages.items() if v}}
+
+
+def _epoch(body: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(body["ts"])).timestamp()
+
+
+async def _stages(watch: aredis.Redis, intent_id: str, published: float, placed: dict[str, Any],
+                  seen: float, into: dict[str, list[float]]) -> None:
+    """Where one live intent's time went (after the timed part: this read is not timed)."""
+    newest = await watch.xrevrange(streams.ORDER_REQUESTS, count=5)
+    requests = [b for _i, f in newest if isinstance(b := decode_entry(f), dict)
+                and b.get("intent_id") == intent_id]
+    if not requests:
+        return
+    requested, answered = _epoch(requests[0]), _epoch(placed)
+    into["executor"].append((requested - published) * 1000)
+    into["gateway"].append((answered - requested) * 1000)
+    into["back"].append((seen - answered) * 1000)
 
 
 async def _await_order_event(watch: aredis.Redis, last: Any, intent_id: str,
-                             timeout: float) -> tuple[str, Any]:
+                             timeout: float) -> tuple[str, Any, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = await watch.xread({streams.ORDER_EVENTS: last}, block=1000, count=10)
@@ -106,8 +131,8 @@ async def _await_order_event(watch: aredis.Redis, last: Any, intent_id: str,
                 last = entry_id
                 body = decode_entry(fields)
                 if isinstance(body, dict) and body.get("intent_id") == intent_id:
-                    return str(body.get("type")), last
-    return "timeout", last
+                    return str(body.get("type")), last, body
+    return "timeout", last, {}
 
 
 async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any]:
