@@ -5,7 +5,9 @@ stream. A second subscriber in the same group claims entries left pending by a d
 consumer (XAUTOCLAIM after ``claim_idle_ms``). An entry that is not valid JSON or does not
 match its schema (the consumer's, or one its handler checks and raises ``ValidationError``
 for: first sight), or that failed ``max_deliveries`` times, goes to the dead-letter stream
-with its reason and is acked, so a bad entry never becomes a crash loop.
+with its reason and is acked, so a bad entry never becomes a crash loop. A handler that
+raises ``RetryLater`` (not yet: another replica is on it) leaves its entry pending without that
+counting as a failure: it is claimed again past ``max_deliveries``.
 """
 from __future__ import annotations
 
@@ -41,6 +43,20 @@ Handler = Callable[[Any], Awaitable[Any]]
 
 GRACEFUL_TIMEOUT_S = 2.0  # on stop, in-flight handlers get this long (unacked ones are re-claimed)
 READ_COUNT = 16  # entries per XREADGROUP: a few ms of work, far below any claim idle time
+RETRY_LATER = "retry later: "
+
+
+class RetryLater(RuntimeError):
+    """The entry can't be handled yet (another replica is working on it): left pending and
+    claimed again, never dead-lettered for it. Whoever raises it bounds how long that lasts."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What the failures hash keeps for a failed entry (its dead-letter reason)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return (RETRY_LATER + text if isinstance(exc, RetryLater) else text)[:500]
+
+
 # How long one XREADGROUP waits for new entries (BLOCK). An entry that arrives wakes it at
 # once, so this adds no latency; it only sets how often an idle subscriber asks (faststream's
 # default, 100 ms, is 10 round trips a second per subscriber for nothing).
@@ -144,7 +160,7 @@ class Bus:
                     return None  # can never succeed, so dead-lettered on first sight
                 except Exception as exc:
                     await self.redis.hset(failures, _entry_id(_message.get()),
-                                          f"{type(exc).__name__}: {exc}"[:500])
+                                          failure_reason(exc))
                     raise
                 if delivery_count() > 1:
                     await self.redis.hdel(failures, _entry_id(_message.get()))
@@ -186,8 +202,9 @@ class Bus:
             # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
             # claimed entry needs its count from the pending list (one XPENDING round trip).
             deliveries = await msg.get_delivery_count() if claimed else 1
-            if deliveries > max_deliveries:
-                reason = as_opt_str(await self.redis.hget(_failures_key(stream, group), entry_id))
+            reason = (as_opt_str(await self.redis.hget(_failures_key(stream, group), entry_id))
+                      if deliveries > max_deliveries else None)
+            if deliveries > max_deliveries and not (reason or "").startswith(RETRY_LATER):
                 await self.dead_letter(stream, group, entry_id, msg.body,
                                        f"failed {deliveries - 1} times: {reason or 'unknown'}")
                 msg._piggy_dead = True  # type: ignore[attr-defined]
@@ -267,7 +284,7 @@ class Bus:
     async def note_failure(self, batch: Batch, entry_id: str, exc: BaseException) -> None:
         """Why an entry of a batch failed (its reason when it is dead-lettered later)."""
         await self.redis.hset(_failures_key(batch.stream, batch.group), entry_id,
-                              f"{type(exc).__name__}: {exc}"[:500])
+                              failure_reason(exc))
 
     def follow(self, stream: str, schema: Any) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` for every new entry of ``stream`` in this process (XREAD

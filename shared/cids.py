@@ -25,6 +25,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from shared.bus import RetryLater
 from shared.redis_text import as_str
 from shared.state import HEARTBEATS, KILL
 
@@ -56,8 +57,9 @@ return 0
 """
 
 
-class PlacementInFlight(RuntimeError):
-    """Another replica is placing this client order id right now; try again later."""
+class PlacementInFlight(RetryLater):
+    """Another replica is placing this client order id right now; try again later (not a
+    failure: ``in_flight`` ends when the marker goes stale or its owner stops beating)."""
 
 
 @dataclass(frozen=True)

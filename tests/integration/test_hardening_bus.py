@@ -1,5 +1,6 @@
 """Hardening on the bus, real Redis and the real executor: keys replaced or refused disarm the
-user with a trade-log note; an entry a handler can never accept is dead-lettered on first sight."""
+user with a trade-log note; an entry a handler can never accept is dead-lettered on first sight;
+an entry another replica is still on is retried past the delivery cap."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from piggy import ops
 from shared import state, streams, tradelog
 from shared.bus import Bus, decode_entry
+from shared.cids import PlacementInFlight
 from shared.events import CredentialsRejected, CredentialsSubmitted, adapter
 from tests.support.inprocess import client_bus, executor
 
@@ -86,3 +88,36 @@ async def test_piggy_trades_reads_past_a_poison_line(redis_url: str) -> None:
                                  stream=streams.TRADES)
         lines = await ops.trades(redis_url, "alice", 10)
     assert line is not None and [ln.intent_id for ln in lines] == [intent.intent_id]
+
+
+@pytest.mark.parametrize("not_yet", [True, False])
+async def test_an_entry_another_replica_is_on_is_retried_past_the_delivery_cap(
+        redis_url: str, not_yet: bool) -> None:
+    """``RetryLater`` (e.g. PlacementInFlight: a live replica is still placing that order)
+    is not a failure: the entry is claimed again past ``max_deliveries`` until it can be
+    handled. Any other exception is dead-lettered after ``max_deliveries`` (the control)."""
+    bus = Bus(redis_url, "test", "consumer-1", claim_idle_ms=100)
+    attempts: list[int] = []
+
+    @bus.consume("piggy:test:slow", "g", dict[str, Any], max_deliveries=2)
+    async def handler(body: dict[str, Any]) -> None:
+        attempts.append(1)
+        if len(attempts) <= 4:  # twice the cap
+            raise (PlacementInFlight("being placed by gateway-x") if not_yet else
+                   RuntimeError("broken"))
+
+    await bus.start()
+    try:
+        await bus.broker.publish({"order": 1}, stream="piggy:test:slow")
+        for _ in range(200):
+            pending = (await bus.redis.xpending("piggy:test:slow", "g"))["pending"]
+            if len(attempts) >= 3 and not pending:
+                break
+            await asyncio.sleep(0.05)
+        letters = await bus.redis.xlen(streams.DEAD_LETTER)
+    finally:
+        await bus.stop()
+    if not_yet:
+        assert len(attempts) == 5 and letters == 0 and pending == 0  # handled on the 5th try
+    else:
+        assert len(attempts) == 2 and letters == 1 and pending == 0  # dead-lettered at the cap
