@@ -22,8 +22,20 @@ if _REPO_ROOT not in sys.path:  # `import tests.support...` also when run as pla
 
 from tests.support.redis_server import RedisServer  # noqa: E402  (after the sys.path fix above)
 from tests.support.redis_server import free_port as _free_port  # noqa: E402
+from tests.support.stuck import watch  # noqa: E402
 
 _redis_lines: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A stuck test prints its pending asyncio tasks before its timeout ends the run."""
+    timer = watch(item)
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _announce(config: pytest.Config, line: str) -> None:
