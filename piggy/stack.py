@@ -32,6 +32,7 @@ from piggy.embedded_redis import find_redis_server
 from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
 from shared import redis_acl, streams
 from shared.events import ServiceRestarted
+from shared.files import write_private
 from shared.settings import ApiSettings, StackSettings, with_credentials
 
 __all__ = ["Child", "ChildSpec", "Ports", "Stack", "StackError"]
@@ -188,11 +189,7 @@ class Stack:
         default user off), so a supervised restart comes back locked down."""
         text = redis_acl.acl_file(self._acl_users())
         path = self.home / "redis" / "users.acl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        write_private(path, text)
         return path
 
     def _lock_down_redis(self) -> None:
@@ -208,10 +205,7 @@ class Stack:
 
     def _save_operator_password(self) -> None:
         path = self.home / "redis-operator-password"
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.acl_passwords[redis_acl.OPERATOR])
+        write_private(path, self.acl_passwords[redis_acl.OPERATOR])
         self.say(f"redis       operator password (for the CLI) in {path}: "
                  "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
 

@@ -1,4 +1,5 @@
-"""Files in the state folder that several processes may create at the same moment."""
+"""Private (0600) files in the state folder: created once by whichever process comes first,
+or replaced by their one writer."""
 from __future__ import annotations
 
 import contextlib
@@ -22,3 +23,12 @@ def create_once(path: Path, text: str) -> None:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600 whatever the old file's mode was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

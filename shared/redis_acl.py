@@ -25,6 +25,7 @@ from pathlib import Path
 
 import redis
 
+from shared.files import write_private
 from shared.streams import ACCESS, DIRECT_ROUTE_EXTRA, Access
 
 OPERATOR = "operator"
@@ -190,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if added:
             print(f"generated {', '.join(added)} in {args.env_file}", file=sys.stderr)
     text = acl_file(users(env_passwords(environ), direct_route=args.direct_route))
-    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    write_private(Path(args.out), text)
     print(f"wrote {args.out}: users {', '.join((*SERVICES, OPERATOR))}, health (PING only); "
           "default off",
           file=sys.stderr)

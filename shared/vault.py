@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,22 +52,6 @@ def load_master_key(settings: VaultSettings) -> bytes:
     if path.stat().st_mode & 0o077:
         raise VaultError(f"key file {path} is readable by others; chmod 600 it")
     return _decode_key(path.read_text().strip())
-
-
-def create_secret_file(path: Path, text: str) -> None:
-    """Write ``text`` to a new 0600 file at ``path`` atomically: processes starting together
-    never read a half-written file; the first one's content wins, the others keep it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    try:
-        os.link(tmp, path)  # atomic, and refuses to replace an existing file
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
 
 
 def _decode_key(text: str) -> bytes:
