@@ -149,7 +149,7 @@ class Bus:
 
         def register(handler: Handler) -> Handler:
             self._groups.add((stream, group))
-            failures = _failures_key(stream, group)
+            failures = failures_key(stream, group)
 
             async def call(event: Any) -> Any:
                 try:
@@ -202,7 +202,7 @@ class Bus:
             # XREADGROUP ">" only hands out entries never delivered before: count 1. Only a
             # claimed entry needs its count from the pending list (one XPENDING round trip).
             deliveries = await msg.get_delivery_count() if claimed else 1
-            reason = (as_opt_str(await self.redis.hget(_failures_key(stream, group), entry_id))
+            reason = (as_opt_str(await self.redis.hget(failures_key(stream, group), entry_id))
                       if deliveries > max_deliveries else None)
             if deliveries > max_deliveries and not (reason or "").startswith(RETRY_LATER):
                 await self.dead_letter(stream, group, entry_id, msg.body,
@@ -283,7 +283,7 @@ class Bus:
 
     async def note_failure(self, batch: Batch, entry_id: str, exc: BaseException) -> None:
         """Why an entry of a batch failed (its reason when it is dead-lettered later)."""
-        await self.redis.hset(_failures_key(batch.stream, batch.group), entry_id,
+        await self.redis.hset(failures_key(batch.stream, batch.group), entry_id,
                               failure_reason(exc))
 
     def follow(self, stream: str, schema: Any) -> Callable[[Handler], Handler]:
@@ -438,11 +438,9 @@ def _entry_id(msg: RedisStreamMessage) -> str:
     return first.decode() if isinstance(first, bytes) else str(first)
 
 
-def _failures_key(stream: str, group: str) -> str:
+def failures_key(stream: str, group: str) -> str:
+    """Why each pending entry failed (also cleared by handlers that ack in their own MULTI)."""
     return f"piggy:failures:{stream}:{group}"
-
-
-failures_key = _failures_key  # for handlers that ack (and forget failures) in their own MULTI
 
 
 def _describe(exc: Exception) -> str:

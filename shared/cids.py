@@ -97,22 +97,18 @@ class CidMarkers:
         self._owner_gone_after = owner_gone_after_s
         self._clock = clock
 
-    def _value(self, state: str, order_id: str = "",
-               refused: dict[str, str] | None = None) -> str:
+    def value(self, state: str, order_id: str = "",
+              refused: dict[str, str] | None = None) -> str:
+        """A marker's value, also for a write that goes out in a caller's pipeline."""
         data: dict[str, Any] = {"state": state, "by": self._me, "ts": self._clock(),
                                 "order_id": order_id}
         if refused:
             data["refused"] = refused
         return json.dumps(data)
 
-    def value(self, state: str, order_id: str = "",
-              refused: dict[str, str] | None = None) -> str:
-        """A finished marker's value, for a write that goes out in a caller's pipeline."""
-        return self._value(state, order_id, refused)
-
     async def admit(self, cid: str, price_key: str) -> Admission:
         """Kill switch, last price and claim in one round trip; halted claims nothing."""
-        mine = self._value("placing")
+        mine = self.value("placing")
         reply = await self._redis.eval(_ADMIT, 4, KILL, price_key, key(cid), HEARTBEATS, mine,
                                        TTL_S)
         return admission(reply, mine)
@@ -120,17 +116,6 @@ class CidMarkers:
     async def release(self, cid: str, mine: str) -> None:
         """Drop this call's own ``placing`` marker (a failure before sending: retry at once)."""
         await self._redis.eval(_RELEASE, 1, key(cid), mine)
-
-    async def claim(self, cid: str) -> Marker | None:
-        """None when this call set the marker (first sight); else the marker found."""
-        if await self._redis.set(key(cid), self._value("placing"), nx=True, ex=TTL_S):
-            return None
-        raw = await self._redis.get(key(cid))
-        if raw is None:  # expired between the two calls: claim again
-            return await self.claim(cid)
-        marker = parse(as_str(raw))
-        beat = await self._redis.zscore(HEARTBEATS, marker.by) if marker.by else None
-        return replace(marker, owner_beat=float(beat) if beat is not None else None)
 
     def in_flight(self, marker: Marker) -> bool:
         now = self._clock()
@@ -141,13 +126,13 @@ class CidMarkers:
 
     async def take_over(self, cid: str, seen: Marker) -> str | None:
         """This call's placing value when it took the marker over, else None."""
-        mine = self._value("placing")
+        mine = self.value("placing")
         done = await self._redis.eval(_TAKE_OVER, 1, key(cid), seen.raw, mine, TTL_S)
         return mine if done else None
 
     async def finish(self, cid: str, state: str, order_id: str = "",
                      refused: dict[str, str] | None = None) -> None:
-        await self._redis.set(key(cid), self._value(state, order_id, refused), ex=TTL_S)
+        await self._redis.set(key(cid), self.value(state, order_id, refused), ex=TTL_S)
 
 
 def admission(reply: list[Any], mine: str) -> Admission:

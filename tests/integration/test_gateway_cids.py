@@ -7,9 +7,14 @@ import asyncio
 import pytest
 import redis.asyncio as aredis
 
-from shared.cids import CidMarkers
+from shared.cids import CidMarkers, Marker
 
 pytestmark = pytest.mark.integration
+
+
+async def seen(markers: CidMarkers, cid: str) -> Marker | None:
+    """The marker ``admit`` found (None: this call claimed it)."""
+    return (await markers.admit(cid, "piggy:test:price")).seen
 
 
 class Clock:
@@ -28,16 +33,16 @@ async def test_second_replica_sees_a_fresh_placement_in_flight_then_may_take_ove
     b = CidMarkers(redis, "gw-b", stale_after_s=10, clock=clock)
     c = CidMarkers(redis, "gw-c", stale_after_s=10, clock=clock)
     try:
-        assert await a.claim("cid-1") is None  # first sight: a places
-        seen = await b.claim("cid-1")
-        assert seen is not None and seen.by == "gw-a" and b.in_flight(seen)
+        assert await seen(a, "cid-1") is None  # first sight: a places
+        found = await seen(b, "cid-1")
+        assert found is not None and found.by == "gw-a" and b.in_flight(found)
         clock.now += 11  # a died mid-placement
-        seen_b, seen_c = await b.claim("cid-1"), await c.claim("cid-1")
+        seen_b, seen_c = await seen(b, "cid-1"), await seen(c, "cid-1")
         assert not b.in_flight(seen_b)
         wins = await asyncio.gather(b.take_over("cid-1", seen_b), c.take_over("cid-1", seen_c))
         assert sorted(bool(w) for w in wins) == [False, True]
         await b.finish("cid-1", "done", "1234")
-        done = await c.claim("cid-1")
+        done = await seen(c, "cid-1")
         assert (done.state, done.order_id) == ("done", "1234") and not c.in_flight(done)
     finally:
         await redis.aclose()
