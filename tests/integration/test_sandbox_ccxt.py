@@ -5,7 +5,6 @@ used for setup and as ground truth.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import ccxt
@@ -13,36 +12,19 @@ import pytest
 
 from sandbox import AsyncSandboxAdmin, SandboxServer
 from sandbox.testing import binanceus
+from tests.support.venue_fixtures import venue_fixtures
 
 pytestmark = pytest.mark.integration
 
 FEE = 0.001
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(port=0, seed=1) as sb:
-        yield sb
-
-
-@pytest.fixture
-def admin(sandbox: SandboxServer) -> AsyncSandboxAdmin:
-    return AsyncSandboxAdmin(sandbox.url)
+sandbox, admin, exchange = venue_fixtures("binanceus", "BTCUSDT", binanceus)
 
 
 @pytest.fixture
 async def key(admin: AsyncSandboxAdmin) -> dict[str, Any]:
-    await admin.set_price("BTCUSDT", "50000")
     return await admin.create_key(balances={"USDT": "100", "BTC": "0.01"})
-
-
-@pytest.fixture
-async def exchange(sandbox: SandboxServer, key: dict[str, Any]) -> AsyncIterator[Any]:
-    ex = binanceus(sandbox.url, key)
-    try:
-        yield ex
-    finally:
-        await ex.close()
 
 
 async def test_load_markets_parses_btc_usdt_limits_and_precision(exchange: Any) -> None:
