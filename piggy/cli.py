@@ -386,7 +386,7 @@ def main() -> None:
 
 
 def _die(message: str, code: int) -> None:
-    output.err().print(f"error: {message}", markup=False)
+    output.error(message)  # outside typer's run: its Exit would not be caught here
     sys.exit(code)
 
 

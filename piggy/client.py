@@ -22,11 +22,19 @@ def api_base(settings: ApiSettings) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
-def api_token(settings: ApiSettings) -> str:
+def _token(settings: ApiSettings) -> str | None:
+    """``PIGGY_API_TOKEN``, else the token file the stack wrote; None when neither is there."""
     if settings.api_token is not None:
         return settings.api_token.get_secret_value()
     if settings.token_file.exists():
         return settings.token_file.read_text().strip()
+    return None
+
+
+def api_token(settings: ApiSettings) -> str:
+    token = _token(settings)
+    if token is not None:
+        return token
     fail(f"no API token: set PIGGY_API_TOKEN, or start the stack (`piggy up`) to create "
          f"{settings.token_file} (state folder: PIGGY_HOME)", USAGE)
 
@@ -36,8 +44,7 @@ def ask(method: str, path: str, *, params: dict[str, Any] | None = None,
     """An optional question to the API: its answer, or None (nothing printed) when there is
     no token, the API can't be reached or it answers an error."""
     settings = ApiSettings()
-    token = (settings.api_token.get_secret_value() if settings.api_token is not None else
-             settings.token_file.read_text().strip() if settings.token_file.exists() else "")
+    token = _token(settings)
     if not token:
         return None
     try:

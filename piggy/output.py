@@ -44,9 +44,14 @@ def say(text: str) -> None:
     out().print(text)
 
 
+def error(message: str) -> None:
+    """``error: <message>`` as one line on stderr (the message as plain text, never markup)."""
+    err().print(Text.assemble(("error: ", "red"), message))
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     """One line on stderr, then exit with ``code``."""
-    err().print(Text.assemble(("error: ", "red"), message))
+    error(message)
     raise typer.Exit(code)
 
 
