@@ -18,7 +18,7 @@ from services.strategy.store import REGISTRY
 from services.strategy.store import claim_key as strategy_claim_key
 from services.strategy.store import key as strategy_key
 from shared import redis_acl, state, streams, tokens
-from shared.bus import _failures_key
+from shared.bus import failures_key
 from shared.cids import key as cid_key
 from shared.settings import RedisSettings, with_credentials
 from shared.vault import vault_ref
@@ -81,7 +81,7 @@ def test_every_key_the_services_use_is_in_the_table() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     used = [state.KILL, state.HEARTBEATS, state.ARMED, state.cred_status_key("a", "binanceus"),
             state.price_key("binanceus", "BTC/USDT"), vault_ref("a", "binanceus"), tokens.TOKENS,
-            _failures_key(streams.INTENTS, "executor"), cid_key("cid"), ledger_key("i"),
+            failures_key(streams.INTENTS, "executor"), cid_key("cid"), ledger_key("i"),
             spend_key("a", now), INFLIGHT, ROUND_LOCK, REGISTRY, strategy_key("dca", "state"),
             strategy_claim_key("i")]
     every = set().union(*(p for s in redis_acl.SERVICES for p in _patterns(s).values()))
