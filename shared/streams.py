@@ -66,11 +66,39 @@ KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
 METRICS_READS = (KEY_KILL, KEY_ARMED)
 
 
+# ---- which commands each kind of access means (the ACL rules are built from these, and
+# tests/integration/test_redis_acl_sweep.py checks every command of the server against them) ---
+# Without a key, every service: log in, keep its connection, transactions, the script cache.
+# (Redis lets anyone run AUTH and HELLO; CLIENT TRACKING, which HELLO 3 would need to watch
+# keys change, is not here.)
+CONNECTION = ("auth", "hello", "ping", "echo", "select", "quit", "reset", "client|setname",
+              "client|getname", "client|id", "client|info", "multi", "exec", "discard",
+              "script|load")
+# Request/reply over pub/sub (the gateway's and the executor's bus replies); channels, no key.
+REPLIES = ("publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe")
+# A consumer group's commands on a stream it consumes (group names can't be scoped by Redis
+# ACLs: the group each service uses is its own name, see GROUP_CONSUMERS below).
+CONSUME = ("xreadgroup", "xack", "xautoclaim", "xclaim", "xpending", "xgroup|create",
+           "xinfo|stream", "xinfo|groups", "xlen")
+PUBLISH = ("xadd",)
+FOLLOW = ("xread", "xrange", "xrevrange", "xlen")  # reading a stream without a group
+# On a key family: Redis's own categories (each command's categories come from the server),
+# minus NEVER: keyless ones (SCAN, RANDOMKEY, DBSIZE, FUNCTION... see or touch every key) and
+# PFMERGE, whose lone destination Redis 7.0's ACL does not see as a key (it would create any key).
+NEVER = ("scan", "randomkey", "keys", "dbsize", "function", "fcall", "fcall_ro", "lolwut",
+         "pfmerge")
+KEY_WRITE = ("+@read", "+@write", "-@dangerous", *(f"-{c}" for c in NEVER))
+KEY_READ = ("+@read", "-@dangerous", *(f"-{c}" for c in NEVER))
+SCRIPTS = ("eval", "evalsha")  # on the keys of its families (each call inside is checked too)
+
+
 @dataclass(frozen=True)
 class Access:
-    """What one service may do in Redis. Streams: ``consume`` (consumer group: read, ack,
-    claim), ``publish`` (XADD only), ``read`` (range reads, no group). Keys: ``write`` (read
-    and write) and ``read`` patterns. ``replies``: bus request/reply (pub/sub reply channels)."""
+    """What one service may do in Redis. Streams: ``consume`` (its consumer group, named like
+    the service: read, ack, claim), ``publish`` (XADD only), ``read_streams`` (XREAD and range
+    reads, no group: following a stream). Keys: ``write`` (read and write) and ``read``
+    patterns. ``replies``: bus request/reply (pub/sub reply channels). A new service is one
+    more row of ``ACCESS``."""
 
     consume: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
@@ -112,12 +140,25 @@ ACCESS: dict[str, Access] = {
         write=(KEY_FAILURES, *KEY_STRATEGY),
         read=(KEY_PRICES, *METRICS_READS),
     ),
-    "notifier": Access(
-        consume=(TRADES, CONTROL, CREDENTIALS, DEAD_LETTER),
+    "notifier": Access(  # alerts: follows the trade log and credentials, owns control/dead letters
+        consume=(CONTROL, DEAD_LETTER),
         publish=(DEAD_LETTER,),
+        read_streams=(TRADES, CREDENTIALS),
         write=(KEY_FAILURES,),
         read=METRICS_READS,
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
 DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))
+
+
+def group_consumers() -> dict[str, tuple[str, ...]]:
+    """stream → the services consuming it in a group (each in the group named like itself).
+    Redis ACLs can't scope a group name: where two services share a stream, each user may
+    also read and ack the other's group (``piggy:credentials``: the credentials service's
+    work queue and the executor's disarm on a revoked key)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for service, access in ACCESS.items():
+        for stream in access.consume:
+            out[stream] = (*out.get(stream, ()), service)
+    return out
