@@ -25,7 +25,6 @@ from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import (
     ApiSettings,
-    ExchangeSettings,
     HomeSettings,
     RedisSettings,
     StackSettings,
@@ -346,9 +345,10 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
     The secret goes from the sandbox straight into the vault; it is never printed."""
     from sandbox.admin import SandboxAdmin
 
-    url = ExchangeSettings().base_url(exchange)
+    url = client.exchange_url(exchange)
     if not url:
-        fail(f"PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}")
+        fail(f"no sandbox for {exchange}: start the stack (`piggy up`, which serves every "
+             f"exchange's sandbox) or set PIGGY_{exchange.upper()}_URL")
     quote = TEST_SYMBOLS[exchange].split("/")[1]
     try:
         key = SandboxAdmin(url).create_key(balances={quote: str(_usd(usdt))}, can_trade=can_trade)
@@ -363,7 +363,8 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
 
 @app.command("sandbox")
 def sandbox(port: int = typer.Option(18000), seed: int = typer.Option(1)) -> None:
-    """Run the sandbox exchange (Binance.US-compatible) on 127.0.0.1:PORT."""
+    """Run the sandbox exchange on 127.0.0.1:PORT: binanceus at /, binance, kraken and coinbase
+    under /<exchange>, each speaking that exchange's own API (docs/sandbox.md)."""
     import runpy
     import sys
 

@@ -54,6 +54,7 @@ KEY_ARMED = "piggy:live:armed"
 KEY_CREDSTATUS = "piggy:credstatus:*"
 KEY_PRICES = "piggy:price:*"
 KEY_VAULT = "piggy:vault:*"
+KEY_VAULT_INDEX = "piggy:vaultindex"  # the vault's entries, listed without a SCAN
 KEY_TOKENS = "piggy:tokens"
 KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
 KEY_GATEWAY = "piggy:gw:*"  # client order id markers
@@ -114,8 +115,8 @@ ACCESS: dict[str, Access] = {
         publish=(ORDER_EVENTS, TICKERS, HEALTH, INTENTS, CREDENTIALS, CONTROL, COMMANDS,
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
-        write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
-               KEY_GATEWAY),
+        write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_VAULT_INDEX,
+               KEY_FAILURES, KEY_GATEWAY),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
@@ -131,7 +132,7 @@ ACCESS: dict[str, Access] = {
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
         write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
-        read=(KEY_VAULT, *METRICS_READS),
+        read=(KEY_VAULT, KEY_VAULT_INDEX, *METRICS_READS),
     ),
     "strategy": Access(
         consume=(TICKERS, TRADES),

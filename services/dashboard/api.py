@@ -88,6 +88,10 @@ class ApiClient:
         return ApiResult(True, resp.status_code, body)
 
     # ---- health and credentials
+    def whoami(self) -> ApiResult:
+        """Whom the token acts for: ``{"operator": bool, "userId": str | None}``."""
+        return self._call("GET", "/api/whoami")
+
     def health(self) -> ApiResult:
         return self._call("GET", "/api/health", auth=False)
 

@@ -11,6 +11,7 @@ from services.gateway import (
     handlers,
     routes_credentials,
     routes_health,
+    routes_identity,
     routes_live,
     routes_orders,
 )
@@ -59,11 +60,12 @@ def _register(ctx: GatewayContext) -> None:
 
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
-    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle, docs=True)
     errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
     app.include_router(routes_credentials.router, dependencies=protected)
     app.include_router(routes_orders.router, dependencies=protected)
     app.include_router(routes_live.router, dependencies=protected)
+    app.include_router(routes_identity.router, dependencies=protected)
     return app
