@@ -77,7 +77,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        fail(f"Redis unreachable at {_redis_url()} ({type(exc).__name__}). "
+        fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}). "
              "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
 
 

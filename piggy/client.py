@@ -41,6 +41,13 @@ def redis_url() -> str:
                          redis_tls_ca_file=settings.redis_tls_ca_file).url()  # never print it
 
 
+def redis_shown() -> str:
+    """The Redis URL the CLI uses, as it may be printed (no password)."""
+    from piggy.child import shown
+
+    return shown(redis_url())
+
+
 def exchange_url(exchange: str) -> str | None:
     """``PIGGY_<EXCHANGE>_URL`` when set, else the running stack's (its sandbox venue)."""
     given = ExchangeSettings().base_url(exchange)

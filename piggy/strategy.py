@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import redis.asyncio as aredis
 import typer
 
-from piggy import output
+from piggy import client, output
 from piggy.client import redis_url
 from services.strategy import backtest as bt
 from services.strategy.config import ConfigError, load
@@ -27,7 +27,7 @@ async def _with_store(fn: Any) -> Any:
     try:
         return await fn(StrategyStore(redis))
     except (aredis.RedisError, OSError) as exc:
-        output.fail(f"Redis unreachable at {redis_url()} ({type(exc).__name__}); "
+        output.fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}); "
                     "is `piggy up` running, and is PIGGY_REDIS_URL right?")
     finally:
         await redis.aclose()
