@@ -15,7 +15,7 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import checks, client, keys, ops, output, strategy, tokens
+from piggy import buy, checks, client, keys, ops, output, strategy, tokens
 from piggy import config as config_cli
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
@@ -62,6 +62,7 @@ def _root(
                                       "~/.config/cryptopiggy/piggy.toml, <state folder>/piggy.toml)"),
 ) -> None:
     """CryptoPiggy operator CLI. Settings: environment > piggy.toml > defaults (`piggy config show`)."""
+    output.json_mode(False)  # a --json command sets it for itself
 
 
 def _usd(text: str) -> Decimal:
@@ -201,46 +202,31 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              as_json: bool = JsonOpt) -> None:
     """Publish a test-buy intent and wait for its outcome.
 
-    Before anything is sent the API is asked for the exchange's smallest accepted amount; when
-    the amount is below it, that minimum is shown and only bought with --accept-minimum (or a
-    yes at the prompt)."""
+    Before anything is sent the API is asked for the exchange's smallest accepted amount: an
+    unknown symbol is refused (exit 3) with the API's close matches; when the amount is below the
+    minimum, that minimum (what the buy spends at most, fee included) is shown and only bought
+    with --accept-minimum (or a yes at the prompt). With --json, stdout is one JSON document."""
+    output.json_mode(as_json)
     amount = _usd(usd)
     symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
-    amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
+    amount, offer = buy.at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
-        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, output.out()))
+        raise typer.Exit(buy.live(user, symbol, amount, exchange, offer))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                      exchange=exchange, timeout_s=timeout))
-    if as_json:
-        output.emit_json({"intent": intent.model_dump(mode="json"),
-                          "outcome": line.model_dump(mode="json") if line else None})
-    else:
-        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
     if line is None:
         fail(f"no outcome for intent {intent.intent_id} within {timeout:g}s: is the executor "
-             "running? (`piggy trades` shows it once it lands)")
-    if not as_json:
+             "running? (`piggy trades` shows it once it lands)",
+             data={"intent": intent.model_dump(mode="json"), "outcome": None, "minimum": offer})
+    code = REFUSED if line.status == "rejected" else 0
+    if as_json:
+        output.emit_json({"ok": code == 0, "exitCode": code,
+                          "intent": intent.model_dump(mode="json"),
+                          "outcome": line.model_dump(mode="json"), "minimum": offer})
+    else:
+        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
         _print_trade(line)
-    raise typer.Exit(REFUSED if line.status == "rejected" else 0)
-
-
-def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: bool) -> Decimal:
-    console = output.out()
-    quote = client.ask("GET", "/api/minimum", params={
-        "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")})
-    if not isinstance(quote, dict):  # no API (or no token): the executor still checks
-        output.err().print("[yellow]could not ask the API for the exchange's minimum; "
-                           "sending as is[/]")
-        return amount
-    if quote.get("enough"):
-        return amount
-    smallest = Decimal(str(quote["minimumUsd"]))
-    console.print(f"[yellow]{quote['reason']}[/]\nthe smallest amount {exchange} accepts for "
-                  f"{quote['symbol']} now: ${smallest}")
-    if accept or (console.is_terminal and typer.confirm(f"buy ${smallest} instead?")):
-        return smallest
-    console.print(f"nothing sent; run again with --usd {smallest} or --accept-minimum")
-    raise typer.Exit(REFUSED)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -248,6 +234,7 @@ def trades(user: str | None = typer.Option(None, "--user", callback=checks.user)
            limit: int = typer.Option(20, min=1),
            as_json: bool = JsonOpt) -> None:
     """Print the trade log, newest first (tab-separated when piped)."""
+    output.json_mode(as_json)
     lines = _run(ops.trades(_redis_url(), user, limit))
     if as_json:
         output.emit_json([ln.model_dump(mode="json") for ln in lines])
@@ -299,8 +286,9 @@ def _print_status(body: dict[str, object], as_json: bool = False) -> None:
         return
     console = output.out()
     armed = body.get("armed")
-    console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
-                  + f"  {body.get('message', '')}")
+    where = f" on {body['exchange']}" if body.get("exchange") else ""
+    console.print((f"[bold white on red] LIVE ARMED{where} [/]" if armed
+                   else f"[cyan]not armed{where}[/]") + f"  {body.get('message', '')}")
     gates = body.get("gates")
     for gate in gates if isinstance(gates, list) else []:
         mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
@@ -313,7 +301,9 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
              as_json: bool = JsonOpt) -> None:
-    """Arm live trading for a user: only when every other gate is open (exit 3 when not)."""
+    """Arm live trading for a user on EXCHANGE (only there): only when every other gate is open
+    (exit 3 when not)."""
+    output.json_mode(as_json)
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})
     _print_status(body, as_json)
@@ -322,15 +312,22 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
 
 @live_app.command("disarm")
 def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user),
+                exchange: str | None = typer.Option(
+                    None, "--exchange", help="disarm only there (default: every exchange)"),
                 as_json: bool = JsonOpt) -> None:
-    """Disarm live trading for a user (always works)."""
-    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}), as_json)
+    """Disarm live trading for a user, on one exchange or on all (always works)."""
+    output.json_mode(as_json)
+    body: dict[str, object] = {"userId": user}
+    if exchange is not None:
+        body["exchange"] = _exchange(exchange)
+    _print_status(client.call("POST", "/api/live/disarm", json=body), as_json)
 
 
 @live_app.command("status")
 def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
                 exchange: str = EXCHANGE_OPTION, as_json: bool = JsonOpt) -> None:
-    """Every gate, open or closed, with its reason."""
+    """Every gate on EXCHANGE, open or closed, with its reason (arming is per exchange)."""
+    output.json_mode(as_json)
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}), as_json)
 
 
@@ -388,6 +385,8 @@ def main() -> None:
 
 def _die(message: str, code: int) -> None:
     output.error(message)  # outside typer's run: its Exit would not be caught here
+    if output.is_json():
+        output.emit_json({"ok": False, "error": message, "exitCode": code})
     sys.exit(code)
 
 

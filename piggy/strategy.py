@@ -51,6 +51,7 @@ def _as_json(rows: list[tuple[str, dict[str, Any], dict[str, str], str]]) -> Non
 @app.command("list")
 def list_(as_json: bool = JsonOpt) -> None:
     """Every strategy a runner has registered, with its status."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     if as_json:
         _as_json(rows)
@@ -70,6 +71,7 @@ def list_(as_json: bool = JsonOpt) -> None:
 def status(name: str = typer.Argument(None, help="one strategy; default: all"),
            as_json: bool = JsonOpt) -> None:
     """Status, spending, next due time and the last error of each strategy."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     rows = [r for r in rows if name is None or r[0] == name]
     if name is not None and not rows:

@@ -36,7 +36,7 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
 
 _READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
          "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade",
-         "entry_id")
+         "entry_id", "sent")
 
 
 def _plain(body: Any) -> Any:

@@ -135,7 +135,9 @@ async def minimum(request: Request, exchange: str = Query(default=DEFAULT_EXCHAN
             ticker = await pool.read(exchange, lambda: public.fetch_ticker(market["symbol"]))
             price = to_decimal(ticker.get("last") or ticker.get("close"))
     except UnknownSymbol as exc:
-        return JSONResponse({"detail": str(exc)}, 404)
+        return JSONResponse({"ok": False, "error": "unknown_symbol", "detail": str(exc),
+                             "symbol": symbol, "exchange": exchange,
+                             "closeMatches": list(exc.close)}, 404)
     except Exception as exc:
         return JSONResponse({"detail": f"{exchange} market data unavailable: "
                                        f"{type(exc).__name__}"}, 503)
