@@ -22,7 +22,7 @@ ss = st.session_state
 BANNER = ("<div data-testid='piggy-live-banner' style='background:#d90429;color:#fff;"
           "padding:14px 20px;border-radius:8px;font-size:1.35rem;font-weight:700;"
           "margin-bottom:8px'>● LIVE TRADING ARMED for {user} on {exchange}: "
-          "real orders are sent to the exchange</div>")
+          "real orders are sent to {exchange} (arming is per exchange)</div>")
 HALTED = ("<div style='background:#3d0000;color:#fff;padding:10px 20px;border-radius:8px;"
           "font-weight:700'>■ EMERGENCY STOP ENGAGED: no live order leaves the executor</div>")
 LIVE_CELL = "background-color:#d90429;color:#fff;font-weight:700"
@@ -122,8 +122,8 @@ def on_live_toggle() -> None:
         return
     ss.arm_pending = False
     if ss.get("live_armed"):
-        result = api().disarm(ss.user_id)
-        flash("live", Message("info", "Live trading disarmed.") if result.ok
+        result = api().disarm(ss.user_id, ss.exchange)
+        flash("live", Message("info", f"Live trading disarmed on {ss.exchange}.") if result.ok
               else Message("error", f"Disarm failed: {result.error}"))
 
 
