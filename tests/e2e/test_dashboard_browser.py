@@ -93,8 +93,10 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
 
             async def until(wanted: list[str]) -> None:
                 deadline = time.monotonic() + timeout
-                while not all(n in (text := str(await value("document.body.innerText")))
-                              for n in wanted):
+                while True:
+                    text = str(await value("document.body.innerText"))
+                    if all(n in text for n in wanted):
+                        return
                     if time.monotonic() > deadline:
                         raise TimeoutError(text[-3000:])
                     await asyncio.sleep(0.1)
