@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from pydantic import SecretStr
 
-from piggy import child_env, ops, stackfile
+from piggy import child_env, launch, ops, stackfile
 from piggy import ports as portcheck
 from piggy.child import Child, http_probe, redis_probe, shown
 from piggy.embedded_redis import find_redis_server
@@ -34,7 +34,7 @@ from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
 from shared import redis_acl, streams
 from shared.events import ServiceRestarted
 from shared.files import write_private
-from shared.settings import ApiSettings, StackSettings, VaultSettings, with_credentials
+from shared.settings import ApiSettings, StackSettings, with_credentials
 
 __all__ = ["Child", "ChildSpec", "Ports", "Stack", "StackError"]
 
@@ -188,14 +188,7 @@ class Stack:
         return time.monotonic() - began
 
     def _index_vault(self) -> None:
-        """Vault entries saved before the vault kept its index set are added to it (as the
-        operator: the services may not SCAN)."""
-        from shared.vault import INDEX
-
-        with redis.Redis.from_url(self.redis_admin_url or self.operator_url()) as client:
-            refs = list(client.scan_iter(match="piggy:vault:*", count=500, _type="HASH"))
-            if refs:
-                client.sadd(INDEX, *refs)
+        launch.index_vault(self.redis_admin_url or self.operator_url(), self.say)
 
     def info(self) -> stackfile.StackInfo:
         """What a CLI in another shell needs to find this stack (no secret)."""
@@ -232,14 +225,10 @@ class Stack:
         return of
 
     def _master_key(self) -> str:
-        import base64
-
-        from shared.vault import load_master_key
-
-        given = self.extra_env.get(child_env.MASTER_KEY)
-        settings = (VaultSettings(home=self.home, master_key=SecretStr(given)) if given
-                    else VaultSettings(home=self.home))
-        return base64.urlsafe_b64encode(load_master_key(settings)).decode()
+        try:
+            return launch.master_key(self.home, self.extra_env.get(child_env.MASTER_KEY))
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
 
     def _acl_users(self) -> list[redis_acl.AclUser]:
         names = (*redis_acl.SERVICES, redis_acl.OPERATOR)
