@@ -38,13 +38,13 @@ async def _note(redis: Any, user: str) -> list[str]:
 async def test_replaced_or_refused_keys_disarm_the_user_with_a_note(
         redis_url: str, event: Any, why: str) -> None:
     async with executor(redis_url), client_bus(redis_url) as bus:
-        await bus.redis.hset(state.ARMED, "alice", "1")
-        await bus.redis.hset(state.ARMED, "bob", "1")
+        for user, exchange in (("alice", "binanceus"), ("alice", "kraken"), ("bob", "binanceus")):
+            await bus.redis.hset(state.ARMED, state.armed_field(user, exchange), "1")
         await bus.publish(event, streams.CREDENTIALS)
         reasons = await _note(bus.redis, "alice")
         armed = await bus.redis.hkeys(state.ARMED)
     assert any(why in r for r in reasons), reasons
-    assert armed == ["bob"]
+    assert sorted(armed) == ["alice:kraken", "bob:binanceus"]  # that user, that exchange only
 
 
 class Strict(BaseModel):
