@@ -1,6 +1,7 @@
 """Per exchange: the minimum the product offers, computed from the market data unmodified ccxt
-loads from the sandbox, sent to the sandbox at that price over real HTTP (ccxt's own buy by
-cost, with the adapter's client order id params), is filled and spends no more than offered.
+loads from the sandbox, sent to the sandbox over real HTTP (ccxt's own buy by cost, with the
+adapter's client order id params) at that price or after it rose by up to the offer's stated
+headroom, is filled and spends no more than offered.
 The spend is the sandbox's ground truth: the account's quote balance before and after."""
 from __future__ import annotations
 
@@ -54,10 +55,13 @@ def test_the_offered_minimum_is_filled_and_spends_at_most_the_offer(
 
     @settings(max_examples=20, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(price=prices)
-    def buy_the_offer_at(price: Decimal) -> None:
+    @given(price=prices, rise=st.integers(min_value=0, max_value=100))
+    def buy_the_offer_at(price: Decimal, rise: int) -> None:
         at = Decimal(admin.set_price(symbol_id, str(price))["price"])  # rounded to the tick
         found, _why = offer(market, at, exchange=exchange, precision_mode=client.precisionMode)
+        # the price moves up to the stated headroom between the offer and the order
+        moved = min(found.price_up_to, at * (1 + found.headroom * rise / 100))
+        admin.set_price(symbol_id, str(moved.quantize(Decimal("0.01"), rounding="ROUND_DOWN")))
         cid = ex.client_order_id(f"pg-{uuid.uuid4().hex}")
         order = client.create_market_buy_order_with_cost(symbol, float(found.amount),
                                                          ex.buy_params(cid))
@@ -69,7 +73,7 @@ def test_the_offered_minimum_is_filled_and_spends_at_most_the_offer(
         assert Decimal(0) < spent <= found.amount, (at, found.amount, spent)
 
     buy_the_offer_at()
-    orders = admin.orders()
+    orders = admin.orders(api_key=key["api_key"])
     assert len(orders) == len(sent)  # one order per offer, every one filled
     assert all(o["status"] == "FILLED" for o in orders)
     assert admin.rejections() == []
@@ -101,4 +105,4 @@ def test_every_refused_order_request_is_in_the_admin_rejections(
     assert all(r["code"] and r["msg"] for r in listed)
     if exchange == "kraken":
         assert [r["msg"] for r in listed] == ["EOrder:Order minimum not met", "EAPI:Invalid key"]
-    assert admin.orders() == []
+    assert admin.orders(api_key=key["api_key"]) == []
