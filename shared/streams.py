@@ -153,6 +153,13 @@ ACCESS: dict[str, Access] = {
 DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))
 
 
+# Streams two services each consume in a group, so each may also read and ack the other's
+# group (Redis ACLs can't scope group names): the credentials service's work queue and the
+# executor's disarm on a revoked key. A new row that consumes a stream in a group where another
+# already does goes here too; tests/integration/test_redis_acl_sweep.py holds the table to it.
+SHARED_GROUPS: dict[str, tuple[str, ...]] = {CREDENTIALS: ("executor", "credentials")}
+
+
 def group_consumers() -> dict[str, tuple[str, ...]]:
     """stream → the services consuming it in a group (each in the group named like itself).
     Redis ACLs can't scope a group name: where two services share a stream, each user may

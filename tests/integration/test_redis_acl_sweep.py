@@ -137,6 +137,7 @@ def test_which_group_each_service_may_touch() -> None:
         "credentials", "executor", "notifier", "strategy")
     consumers = streams.group_consumers()
     shared = {s: c for s, c in consumers.items() if len(c) > 1}
-    assert shared == {streams.CREDENTIALS: ("executor", "credentials")}
-    assert consumers[streams.TRADES] == ("strategy",)
+    assert shared == streams.SHARED_GROUPS  # the table names every shared stream
     assert consumers[streams.CONTROL] == consumers[streams.DEAD_LETTER] == ("notifier",)
+    for stream in (streams.TRADES, streams.CREDENTIALS):  # followed by the notifier: no group
+        assert "notifier" not in consumers[stream]
