@@ -65,7 +65,7 @@ def _built_in(paths: list[Path]) -> set[str]:
 def settings_read_by(child: str) -> frozenset[str]:
     """The environment names ``child`` reads: every field of every settings class its code
     builds (and, for the services, the wiring every service builds)."""
-    folder = ROOT / PACKAGES[child]
+    folder = ROOT / PACKAGES.get(child, f"services/{child}")  # a new service: its folder
     files = sorted(folder.rglob("*.py"))
     if child != "sandbox":
         files += [ROOT / f for f in EVERY_SERVICE]
