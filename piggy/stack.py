@@ -214,7 +214,8 @@ class Stack:
 
         def of(name: str) -> dict[str, str]:
             own = self.redis_env(name) if name in redis_acl.SERVICES else {}
-            if not self.acl and name in redis_acl.SERVICES:
+            if not self.acl and name in redis_acl.SERVICES and self.redis_child is None:
+                # opted out, on a Redis of the operator's: the one login the operator gave
                 own = {k: v for k in child_env.REDIS_LOGIN if (v := os.environ.get(k))}
             if key is not None and child_env.decrypts(name, direct):
                 own[child_env.MASTER_KEY] = key
