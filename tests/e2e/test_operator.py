@@ -134,7 +134,9 @@ def test_common_mistakes_are_one_line_on_stderr_with_the_documented_exit_code(
     result = run_piggy(env, *args)
     line = _one_error_line(result, code)
     assert says in line, line
-    assert result.stdout == "" or "--json" not in args
+    if "--json" in args:  # stdout is still one JSON document: the error, as data
+        answer = json.loads(result.stdout)
+        assert answer["ok"] is False and answer["exitCode"] == code and says in answer["error"]
     assert "started" not in result.stdout  # checked before anything starts
 
 
