@@ -22,6 +22,7 @@
 """
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -62,8 +63,8 @@ class CoinbaseAdapter(ExchangeAdapter):
                            client_order_id: str, price: Decimal) -> dict[str, Any]:
         return await self.buy_with_cost(client, symbol, quantity * price, client_order_id)
 
-    async def find_order(self, client: Any, symbol: str,
-                         client_order_id: str) -> dict[str, Any] | None:
+    async def find_order(self, client: Any, symbol: str, client_order_id: str,
+                         since: datetime | None = None) -> dict[str, Any] | None:
         for order in await client.fetch_orders(symbol, None, RECENT_ORDERS):
             if order.get("clientOrderId") == client_order_id and order.get("id"):
                 return dict(order)

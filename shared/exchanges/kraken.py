@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,8 +57,8 @@ class KrakenAdapter(ExchangeAdapter):
     def client_order_id(self, canonical: str) -> str:
         return uuid_from(canonical)
 
-    async def find_order(self, client: Any, symbol: str,
-                         client_order_id: str) -> dict[str, Any] | None:
+    async def find_order(self, client: Any, symbol: str, client_order_id: str,
+                         since: datetime | None = None) -> dict[str, Any] | None:
         params = {"clientOrderId": client_order_id}
         for fetch in (client.fetch_open_orders, client.fetch_closed_orders):
             for order in await fetch(symbol, None, None, dict(params)):
