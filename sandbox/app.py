@@ -9,6 +9,8 @@ that venue's wire format (``sandbox.dialects``).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -47,6 +49,21 @@ async def resolve_venue(request: web.Request, handler: Handler) -> web.StreamRes
     request[STATE_KEY] = states[name or DEFAULT]
     request[PREFIX_KEY], request[PATH_KEY] = prefix, path
     return await handler(request)
+
+
+def request_key(request: web.Request) -> str | None:
+    """The API key a request names (not verified): the venue's key header, or a coinbase JWT's
+    ``kid``. Fault rules scoped to a key match on it."""
+    for header in KEY_HEADERS[:3]:
+        if request.headers.get(header):
+            return request.headers[header]
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        head = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    except (ValueError, binascii.Error):
+        return None
+    kid = head.get("kid") if isinstance(head, dict) else None
+    return str(kid) if kid else None
 
 
 def _dialect(request: web.Request) -> ModuleType:
@@ -104,7 +121,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     """The venue's fault rules, matched against the path without the venue prefix."""
     if _is_admin(request):
         return await handler(request)
-    latency, rule = request[STATE_KEY].faults.pick(request.method, venue_path(request))
+    latency, rule = request[STATE_KEY].faults.pick(request.method, venue_path(request),
+                                                   request_key(request))
     if latency:
         # The request has fully arrived and will run after the delay even if the client has
         # given up by then, as on a slow real exchange: a timed-out order may still exist.

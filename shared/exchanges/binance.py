@@ -10,7 +10,8 @@
   reaches back past ``since`` it holds everything since. Else 24-hour windows
   (``startTime``/``endTime``: Binance refuses a longer window) are walked from ``since`` to the
   first order, then the id cursor (``orderId`` / ``fromId``: everything at or after it) pages
-  forward until a short page.
+  forward until a short page. ``allOrders`` carries no commission: an order's fee is the sum
+  of its trades' (``myTrades``, read with it).
 * Errors: the body is ``{"code": -NNNN, "msg": "…"}``. -1022 = signature rejected (wrong
   secret); -2014/-2015/-1002 = unknown key, IP or permission (ccxt turns -2015 into
   ``DDoSProtection`` once an instance made a successful private call, so the code decides,
@@ -40,7 +41,7 @@ from shared.exchanges.base import (
     VenueOrder,
     body_of,
 )
-from shared.exchanges.history import Collected, ms, venue_fill, venue_order
+from shared.exchanges.history import Collected, ms, venue_fill, venue_order, with_fees
 
 DUPLICATE_ORDER = "duplicate order sent"
 WRONG_SECRET_CODES = frozenset({"-1022"})
@@ -80,7 +81,8 @@ class BinanceAdapter(ExchangeAdapter):
 
     async def orders_since(self, client: Any, symbol: str, since: datetime) -> list[VenueOrder]:
         items = await self._history(client.fetch_orders, symbol, ms(since), "orderId")
-        return [venue_order(o) for o in items]
+        fills = await self.fills_since(client, symbol, since) if items else []
+        return [with_fees(venue_order(o), fills) for o in items]
 
     async def fills_since(self, client: Any, symbol: str, since: datetime) -> list[VenueFill]:
         items = await self._history(client.fetch_my_trades, symbol, ms(since), "fromId")
@@ -103,8 +105,7 @@ class BinanceAdapter(ExchangeAdapter):
                                           f"{since_ms} although the newest page is after it")
         while True:
             page = list(await fetch(symbol, None, limit, {cursor: first}))
-            if not got.add(page) and page:
-                raise OrderLookupInconclusive(f"{symbol}: the {cursor} cursor did not advance")
+            got.add(page)
             if len(page) < limit:
                 return got.since(since_ms, symbol)
             first = max(int(i["id"]) for i in page) + 1

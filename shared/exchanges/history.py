@@ -8,6 +8,7 @@ for every amount with at most 15 significant digits (all of the four exchanges' 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,14 @@ def venue_fill(trade: dict[str, Any], default_fee_currency: str = "") -> VenueFi
         client_order_id=trade.get("clientOrderId") or None, symbol=symbol,
         side=str(trade.get("side") or ""), price=price, amount=amount, cost=cost, fee=fee,
         fee_currency=currency, at=at(trade.get("timestamp")))
+
+
+def with_fees(order: VenueOrder, fills: Iterable[VenueFill]) -> VenueOrder:
+    """``order`` with the fee of its fills, when the order listing carries none (binance)."""
+    mine = [f for f in fills if f.order_id == order.order_id and f.fee]
+    if order.fee or not mine:
+        return order
+    return replace(order, fee=sum((f.fee for f in mine), ZERO), fee_currency=mine[0].fee_currency)
 
 
 def holdings_of(balance: dict[str, Any]) -> dict[str, Decimal]:
