@@ -15,7 +15,7 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import checks, client, keys, ops, output, strategy, tokens
+from piggy import books, checks, client, keys, ops, output, strategy, tokens
 from piggy import config as config_cli
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
@@ -37,6 +37,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(tokens.app, name="token")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(books.app, name="books")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 T = TypeVar("T")
@@ -246,21 +247,28 @@ def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: b
 
 @app.command()
 def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
-           limit: int = typer.Option(20, min=1),
+           limit: int = typer.Option(20, min=1, max=1000),
+           before: str | None = typer.Option(None, "--before", metavar="CURSOR",
+                                             help="the next page: the cursor the last one printed"),
            as_json: bool = JsonOpt) -> None:
-    """Print the trade log, newest first (tab-separated when piped)."""
-    lines = _run(ops.trades(_redis_url(), user, limit))
+    """Print the trade history from the books, newest first (tab-separated when piped)."""
+    page = books.trades_page(user, limit, before)
+    lines = page.lines
     if as_json:
-        output.emit_json([ln.model_dump(mode="json") for ln in lines])
-        return
-    output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
-                  "filled", "cost", "fee", "order id", "intent", "reasons"],
-                 [(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.exchange,
-                   ln.symbol, ln.side.value, ln.amount_usd,
-                   f"{ln.filled.normalize():f}" if ln.filled else "",
-                   f"{ln.cost.normalize():f}" if ln.cost else "",
-                   f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else "",
-                   ln.order_id or "-", ln.intent_id, "; ".join(ln.reasons)) for ln in lines])
+        output.emit_json(lines)
+    else:
+        output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
+                      "filled", "cost", "fee", "order id", "intent", "reasons"],
+                     [(ln["ts"][11:19], ln["mode"], ln["status"], ln["user_id"], ln["exchange"],
+                       ln["symbol"], ln["side"], ln["amount_usd"],
+                       ln["filled"] if ln["filled"] != "0" else "",
+                       ln["cost"] if ln["cost"] != "0" else "",
+                       f"{ln['fee']} {ln['fee_currency']}".strip() if ln["fee"] != "0" else "",
+                       ln["order_id"] or "-", ln["intent_id"], "; ".join(ln["reasons"]))
+                      for ln in lines])
+    if page.next:
+        output.err().print(f"more: piggy trades{' --user ' + user if user else ''} "
+                           f"--limit {limit} --before '{page.next}'", highlight=False)
 
 
 @app.command()

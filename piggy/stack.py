@@ -31,6 +31,7 @@ from piggy.child import Child, http_probe, redis_probe, shown
 from piggy.embedded_redis import find_redis_server
 from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
 from shared import redis_acl, streams
+from shared.books.settings import BooksSettings
 from shared.events import ServiceRestarted
 from shared.files import write_private
 from shared.settings import ApiSettings, StackSettings, with_credentials
@@ -55,13 +56,14 @@ class Ports:
     strategy: int = 8003
     dashboard: int = 8501
     notifier: int = 8004
+    books: int = 8005
 
     @classmethod
     def from_settings(cls, stack: StackSettings, api: ApiSettings) -> Ports:
         return cls(redis=stack.redis_port, sandbox=stack.sandbox_port, api=api.api_port,
                    executor=stack.executor_port, credentials=stack.credentials_port,
                    strategy=stack.strategy_port, dashboard=stack.dashboard_port,
-                   notifier=stack.notifier_port)
+                   notifier=stack.notifier_port, books=BooksSettings().books_port)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class ChildSpec:
 
 CHILDREN = (
     ChildSpec("sandbox", "sandbox", "sandbox", "PIGGY_SANDBOX_PORT", "/api/v3/time", instance=False),
+    # the books first: they create and migrate the database the gateway reads the history from
+    ChildSpec("books", "services.books", "books", "PIGGY_BOOKS_PORT", "/healthz"),
     ChildSpec("gateway", "services.gateway", "api", "PIGGY_API_PORT", "/healthz"),
     ChildSpec("executor", "services.executor", "executor", "PIGGY_EXECUTOR_PORT", "/healthz"),
     ChildSpec("credentials", "services.credentials", "credentials", "PIGGY_CREDENTIALS_PORT", "/healthz"),

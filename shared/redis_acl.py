@@ -41,6 +41,7 @@ _READ_STREAMS = ("+xrange", "+xrevrange", "+xlen", "+xread")  # xread: following
 _WRITE = ("+@read", "+@write", "-@dangerous")
 _READ = ("+@read", "-@dangerous")
 _EVAL = ("+eval", "+evalsha")
+_TRIM = ("+xtrim", "+xinfo|groups", "+xpending")
 _REPLIES = ("&*", "+publish", "+subscribe", "+unsubscribe", "+psubscribe", "+punsubscribe")
 
 
@@ -73,6 +74,8 @@ def rules(access: Access) -> list[str]:
         out.append(_selector(_WRITE, access.write))
     if access.read:
         out.append(_selector(_READ, access.read, "%R~"))
+    if access.trim:
+        out.append(_selector(_TRIM, access.trim))
     scripted = access.write + access.read  # EVAL declares its keys read-write; the commands
     if scripted:                            # inside a script are checked one by one
         out.append(_selector(_EVAL, scripted))

@@ -60,6 +60,7 @@ KEY_GATEWAY = "piggy:gw:*"  # client order id markers
 KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
+KEY_LEDGER = "piggy:ledger:*"  # the executor's per-intent keys (the books shorten their TTL)
 
 
 # What every service reads for its /metrics at scrape time (shared/metrics.py).
@@ -78,6 +79,7 @@ class Access:
     write: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
     replies: bool = False
+    trim: tuple[str, ...] = ()
 
 
 ACCESS: dict[str, Access] = {
@@ -117,6 +119,13 @@ ACCESS: dict[str, Access] = {
         publish=(DEAD_LETTER,),
         write=(KEY_FAILURES,),
         read=METRICS_READS,
+    ),
+    "books": Access(
+        consume=(TRADES,),
+        publish=(DEAD_LETTER,),
+        write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
+        read=METRICS_READS,
+        trim=(TRADES,),
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.

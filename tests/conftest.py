@@ -23,6 +23,7 @@ if _REPO_ROOT not in sys.path:  # `import tests.support...` also when run as pla
 from tests.support.redis_server import RedisServer  # noqa: E402  (after the sys.path fix above)
 from tests.support.redis_server import free_port as _free_port  # noqa: E402
 from tests.support.stuck import watch  # noqa: E402
+from tests.support.books_db import database_url, postgres_server  # noqa: E402, F401  (fixtures)
 
 _redis_lines: list[str] = []
 

@@ -13,9 +13,14 @@ from services.gateway import (
     routes_health,
     routes_live,
     routes_orders,
+    routes_positions,
+    routes_trades,
 )
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
+from shared.books.db import make_engine
+from shared.books.queries import Books
+from shared.books.settings import BooksSettings
 from shared.bus import Bus
 from shared.service import Lifecycle, service_app
 from shared.settings import (
@@ -33,6 +38,7 @@ from shared.vault import Vault, load_master_key
 def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None = None,
               gateway: GatewaySettings | None = None, api: ApiSettings | None = None,
               vault: VaultSettings | None = None, instance_id: str | None = None,
+              books: BooksSettings | None = None,
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
@@ -48,6 +54,9 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
         exchange=exchange or ExchangeSettings(),
         gateway=gateway or GatewaySettings(),
         api_token=load_or_create_token(api),
+        # the trade history's database: connected on first use, so the gateway trades on
+        # when it is down (the books service creates and migrates it)
+        books=Books(make_engine((books or BooksSettings(home=api.home)).url())),
         extras=dict(extras or {}),
     )
 
@@ -66,4 +75,6 @@ def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI
     app.include_router(routes_credentials.router, dependencies=protected)
     app.include_router(routes_orders.router, dependencies=protected)
     app.include_router(routes_live.router, dependencies=protected)
+    app.include_router(routes_trades.router, dependencies=protected)
+    app.include_router(routes_positions.router, dependencies=protected)
     return app

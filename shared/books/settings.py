@@ -22,9 +22,10 @@ class BooksSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIGGY_", frozen=True, extra="forbid")
     database_url: SecretStr | None = None
     home: Path = Field(default_factory=default_home)
+    books_port: int = Field(default=8005, ge=1, le=65535)  # /healthz and /metrics (piggy up)
     books_batch_size: int = Field(default=256, ge=1, le=5000)  # trade lines per SQL transaction
     books_trim_interval_s: float = Field(default=30.0, gt=0)  # how often the trade stream is trimmed
-    books_trim_keep: int = Field(default=10_000, ge=0)  # newest trade lines always kept in Redis
+    books_trim_keep_s: float = Field(default=3600.0, ge=0)  # trade lines this recent stay in Redis
     books_ledger_ttl_s: int = Field(default=3600, ge=60)  # an intent's ledger key, once journaled
 
     def url(self) -> str:
