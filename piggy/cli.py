@@ -173,6 +173,13 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
              "log in the state folder's logs/")
     console.print("trade log:")
     _print_trade(line)
+    if line.mode.value in ("LIVE", "PAPER") and line.filled:
+        held = positions.journaled_position(redis_url, "demo", exchange, line.symbol,
+                                            line.mode.value, intent.intent_id)
+        console.print("position (from the books): " + (
+            positions.describe_position(held) if held is not None else
+            "not journaled within 20 s; `piggy positions --user demo` shows it once it is"),
+            highlight=False)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import sys
+import time
 from decimal import Decimal
 
 import redis.asyncio as aredis
@@ -17,17 +18,19 @@ import typer
 
 from piggy import books, checks, client, output
 from shared import state
-from shared.books import holdings
-from shared.books.db import describe, mask
-from shared.books.positions import METHOD, Books, Entry, compute
+from shared.books import holdings, queries
+from shared.books.db import describe, make_engine, mask
+from shared.books.positions import METHOD, Entry, Position, compute
+from shared.books.positions import Books as PositionBooks
+from shared.books.queries import Books
 
 JsonOpt = typer.Option(False, "--json", help="data only, as JSON, on stdout")
 UserOpt = typer.Option(..., "--user", callback=checks.user)
 
 
-def _prices(found: list[Entry]) -> dict[holdings.PriceKey, Decimal]:
+def _prices(found: list[Entry], redis_url: str | None = None) -> dict[holdings.PriceKey, Decimal]:
     async def read() -> dict[holdings.PriceKey, Decimal]:
-        redis = aredis.from_url(client.redis_url(), socket_connect_timeout=2)
+        redis = aredis.from_url(redis_url or client.redis_url(), socket_connect_timeout=2)
         try:
             out = {}
             for exchange, asset, quote in holdings.price_keys(found):
@@ -45,7 +48,7 @@ def _prices(found: list[Entry]) -> dict[holdings.PriceKey, Decimal]:
         return {}
 
 
-def user_books(user: str, *, priced: bool = True) -> Books:
+def user_books(user: str, *, priced: bool = True) -> PositionBooks:
     """The user's positions, lots and sales; one line and exit 1 for an unknown user."""
     db = books.open_books()
     try:
@@ -58,6 +61,43 @@ def user_books(user: str, *, priced: bool = True) -> Books:
         return compute(found, _prices(found) if priced else None)
     except ValueError as exc:
         output.fail(f"positions of {user!r} cannot be computed: {exc}")
+
+
+def journaled_position(redis_url: str, user: str, exchange: str, symbol: str, mode: str,
+                       intent_id: str, timeout_s: float = 20.0) -> Position | None:
+    """The user's position in ``symbol`` once the books have journaled ``intent_id`` (what
+    ``make demo`` prints after its test buy); None when the journal has not caught up."""
+    db = Books(make_engine(books.database_url()))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                with db.session() as session:
+                    done = queries.order_by_intent(session, intent_id) is not None
+                if done:
+                    break
+            except Exception:  # noqa: BLE001 - not created or migrated yet: wait for it
+                pass
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        found, _ = holdings.read(db, user)
+    finally:
+        db.engine.dispose()
+    base, quote = holdings.split_symbol(symbol)
+    mine = [e for e in found if (e.exchange, e.base, e.quote, e.mode) == (exchange, base, quote, mode)]
+    for p in compute(mine, _prices(mine, redis_url)).positions:
+        return p
+    return None
+
+
+def describe_position(p: Position) -> str:
+    """One line: quantity, cost with fee, value now."""
+    value = (f"value now {_n(p.value)} {p.quote} at {_n(p.last_price)}"
+             if p.value is not None else "value now unknown (no last price)")
+    fees = ", ".join(f"{_n(v)} {k}" for k, v in p.fees.items()) or "none"
+    return (f"{p.mode} {p.exchange} {p.asset}: {_n(p.quantity)} {p.asset} held, cost with fees "
+            f"{_n(p.cost_basis)} {p.quote} (fees {fees}), {value} ({p.method})")
 
 
 def _n(value: Decimal | None) -> str:
