@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from sandbox import admin_routes
-from sandbox.dialects import binance, coinbase, kraken
+from sandbox.dialects import binance, coinbase, kraken, kraken_history
 from sandbox.errors import WireError
 from sandbox.faults import FaultRule
 from sandbox.routing import PATH_KEY, PREFIX_KEY, STATE_KEY, split_venue, venue_path
@@ -35,6 +35,8 @@ STOPPING: web.AppKey[asyncio.Event] = web.AppKey("sandbox_stopping", asyncio.Eve
 STATES: web.AppKey[dict[str, SandboxState]] = web.AppKey("sandbox_states", dict)
 DIALECTS: dict[str, ModuleType] = {"binanceus": binance, "binance": binance, "kraken": kraken,
                                    "coinbase": coinbase}
+# routes a dialect serves from a module of their own
+MORE_ROUTES: dict[str, tuple[web.RouteTableDef, ...]] = {"kraken": (kraken_history.routes,)}
 KEY_HEADERS = ("X-MBX-APIKEY", "API-Key", "CB-ACCESS-KEY", "Authorization")
 
 
@@ -175,6 +177,8 @@ def build_app(states: SandboxState | Mapping[str, SandboxState], *,
         _add(app, "", admin_routes.routes)
     for name in states:
         _add(app, f"/{name}", DIALECTS[name].routes)
+        for more in MORE_ROUTES.get(name, ()):
+            _add(app, f"/{name}", more)
         _add(app, f"/{name}", admin_routes.routes)
 
     async def on_shutdown(app: web.Application) -> None:

@@ -10,15 +10,18 @@ ccxt is used unmodified: only ``urls['api']`` is rewritten when ``PIGGY_<EXCHANG
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt
@@ -33,6 +36,8 @@ _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
 _CANONICAL = re.compile(r"^pg-([0-9a-f]{32})$")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+READ_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class KeyProblem(StrEnum):
@@ -184,6 +189,8 @@ class ExchangeAdapter:
     has_testnet: ClassVar[bool] = False
     # where its keys are made, and what to grant (README "Going live on a real exchange")
     key_permissions: ClassVar[str] = ""
+    # items asked for per history page (each adapter sets its exchange's own maximum)
+    page_limit: int = 100
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -273,13 +280,30 @@ class ExchangeAdapter:
         from shared.exchanges.history import holdings_of
         return holdings_of(await client.fetch_balance())
 
+    def is_retryable_read(self, exc: BaseException) -> bool:
+        """A read that failed with ``exc`` may simply be asked again."""
+        return is_transient(exc)
+
+    async def read(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` (a read), asked again while it fails with a retryable error: up to
+        ``READ_ATTEMPTS`` times, backing off 50 ms doubling, with jitter (so two processes
+        racing for one key's nonce do not collide again)."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return await call()
+            except Exception as exc:
+                if attempt + 1 >= READ_ATTEMPTS or not self.is_retryable_read(exc):
+                    raise
+                await asyncio.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
     async def complete(self, client: Any, symbol: str, order: dict[str, Any]) -> dict[str, Any]:
         """The order with its fill (filled, cost, fee): create replies that carry no status
-        (kraken, coinbase) are fetched once by the exchange's order id."""
+        (kraken, coinbase) are fetched by the exchange's order id (retried as ``read``)."""
         if order.get("status") is not None and order.get("filled") is not None:
             return order
         try:
-            fetched = dict(await client.fetch_order(order["id"], symbol))
+            fetched = dict(await self.read(lambda: client.fetch_order(order["id"], symbol)))
         except (ccxt.BaseError, OSError, TimeoutError):
             return order  # placed for sure; the fill is reported as far as known
         if not fetched.get("clientOrderId") and order.get("clientOrderId"):

@@ -69,7 +69,7 @@ class BinanceAdapter(ExchangeAdapter):
     def buy_params(self, client_order_id: str) -> dict[str, Any]:
         return {"newClientOrderId": client_order_id}
 
-    page_limit = 1000  # Binance's maximum for allOrders and myTrades
+    page_limit: int = 1000  # Binance's maximum for allOrders and myTrades
 
     async def find_order(self, client: Any, symbol: str, client_order_id: str,
                          since: datetime | None = None) -> dict[str, Any] | None:

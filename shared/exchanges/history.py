@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.exchanges.base import OrderLookupInconclusive, VenueFill, VenueOrder
+from shared.exchanges.base import LOOKUP_SKEW, OrderLookupInconclusive, VenueFill, VenueOrder
 
 ZERO = Decimal(0)
 # a lookup or listing that needs more pages than this is cut short (inconclusive), never
 # answered from what was read so far
 MAX_PAGES = 200
+LOOKUP_SKEW_MS = int(LOOKUP_SKEW.total_seconds() * 1000)
 
 
 def ms(moment: datetime) -> int:

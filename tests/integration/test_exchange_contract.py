@@ -61,7 +61,7 @@ def _quote(exchange: str) -> str:
 async def _client(exchange: str, url: str, key: dict[str, Any] | None,
                   secret: str | None = None, timeout_ms: int = 10_000) -> Any:
     pair = None if key is None else ApiKeyPair(key["api_key"], secret or key["secret"])
-    settings = ExchangeSettings(**{f"{exchange}_url": url, "exchange_timeout_ms": timeout_ms})
+    settings = ExchangeSettings(**{f"{exchange}_url": url}, exchange_timeout_ms=timeout_ms)
     client = adapter(exchange).make_client(settings, pair)
     await client.load_markets()
     return client
@@ -259,7 +259,8 @@ async def test_listings_page_through_more_orders_than_one_page(
     symbol = TEST_SYMBOLS[exchange]
     try:
         await _buy(ex, client, symbol, 0)
-        since = datetime.now(UTC)
+        [zero] = await admin.orders()  # since: the millisecond after it, on the venue's clock
+        since = datetime.fromtimestamp((zero["time"] + 1) / 1000, UTC)
         for n in range(1, 121):
             await _buy(ex, client, symbol, n)
         orders = await ex.orders_since(client, symbol, since)
