@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from sandbox import admin_routes
-from sandbox.dialects import binance, coinbase, kraken, kraken_history
+from sandbox.dialects import binance, coinbase, coinbase_history, kraken, kraken_history
 from sandbox.errors import WireError
 from sandbox.faults import FaultRule
 from sandbox.routing import PATH_KEY, PREFIX_KEY, STATE_KEY, split_venue, venue_path
@@ -36,7 +36,8 @@ STATES: web.AppKey[dict[str, SandboxState]] = web.AppKey("sandbox_states", dict)
 DIALECTS: dict[str, ModuleType] = {"binanceus": binance, "binance": binance, "kraken": kraken,
                                    "coinbase": coinbase}
 # routes a dialect serves from a module of their own
-MORE_ROUTES: dict[str, tuple[web.RouteTableDef, ...]] = {"kraken": (kraken_history.routes,)}
+MORE_ROUTES: dict[str, tuple[web.RouteTableDef, ...]] = {
+    "kraken": (kraken_history.routes,), "coinbase": (coinbase_history.routes,)}
 KEY_HEADERS = ("X-MBX-APIKEY", "API-Key", "CB-ACCESS-KEY", "Authorization")
 
 
@@ -176,9 +177,9 @@ def build_app(states: SandboxState | Mapping[str, SandboxState], *,
         _add(app, "", binance.routes)
         _add(app, "", admin_routes.routes)
     for name in states:
-        _add(app, f"/{name}", DIALECTS[name].routes)
-        for more in MORE_ROUTES.get(name, ()):
+        for more in MORE_ROUTES.get(name, ()):  # first: fixed paths before ``{order_id}``
             _add(app, f"/{name}", more)
+        _add(app, f"/{name}", DIALECTS[name].routes)
         _add(app, f"/{name}", admin_routes.routes)
 
     async def on_shutdown(app: web.Application) -> None:
