@@ -20,7 +20,8 @@
 * Nonces: every private call carries a nonce that must exceed the key's last one. Two
   processes on one key (two gateways) race: a call can be refused ``EAPI:Invalid nonce``
   before Kraken does anything, so reads (the fill after ``AddOrder``, lookups, history) are
-  asked again (``is_retryable_read``). The fill read failing for that reason was what left
+  asked again (``read``; ccxt 4.5.90 makes ``InvalidNonce`` a ``NetworkError``, retryable).
+  The fill read failing for that reason was what left
   trade lines "LIVE unknown, filled 0" for orders Kraken had filled.
 * Errors: HTTP 200 with ``{"error": ["EAPI:Invalid key"]}``. ccxt raises ``ExchangeError``
   (not ``AuthenticationError``) for ``EAPI:Invalid signature``, so the string decides.
@@ -89,9 +90,6 @@ class KrakenAdapter(ExchangeAdapter):
 
     def client_order_id(self, canonical: str) -> str:
         return uuid_from(canonical)
-
-    def is_retryable_read(self, exc: BaseException) -> bool:
-        return isinstance(exc, ccxt.InvalidNonce) or super().is_retryable_read(exc)
 
     async def find_order(self, client: Any, symbol: str, client_order_id: str,
                          since: datetime | None = None) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ than one page holds.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -272,3 +273,34 @@ async def test_listings_page_through_more_orders_than_one_page(
     assert [o.order_id for o in orders] == [o["venue_order_id"] for o in truth]
     assert len({f.order_id for f in fills}) == 120
     assert first is not None and str(first["id"]) == truth[0]["venue_order_id"]
+
+
+@pytest.mark.parametrize("exchange", ["kraken"])
+async def test_kraken_fills_are_read_although_two_processes_race_for_the_key_s_nonce(
+        venue: tuple[str, AsyncSandboxAdmin]) -> None:
+    """Two gateways on one Kraken key: a call whose nonce lands below the other's last one is
+    refused ``EAPI:Invalid nonce``. The fill read after ``AddOrder`` is asked again, so no
+    placed order comes back without its status and fill ("LIVE unknown, filled 0")."""
+    url, admin = venue
+    ex = adapter("kraken")
+    key = await admin.create_key(balances={"USD": "2000"})
+    clients = [await _client("kraken", url, key) for _ in range(2)]
+
+    async def buy(n: int) -> dict[str, Any] | None:
+        client = clients[n % 2]
+        try:
+            placed = await _buy(ex, client, "BTC/USD", n)
+        except Exception as exc:  # refused before Kraken did anything: no order, no fill
+            assert "Invalid nonce" in str(exc), exc
+            return None
+        return await ex.complete(client, "BTC/USD", placed)
+    try:
+        done = [d for d in await asyncio.gather(*(buy(n) for n in range(60))) if d]
+    finally:
+        for client in clients:
+            await client.close()
+    truth = {o["venue_order_id"]: o for o in await admin.orders()}
+    assert len(done) == len(truth) > 30
+    for order in done:
+        assert order["status"] == "closed", order
+        assert Decimal(str(order["filled"])) == Decimal(truth[order["id"]]["executedQty"]) > 0
