@@ -69,9 +69,14 @@ class Settled:
 
 
 class _Refused(Exception):
-    def __init__(self, category: RejectCategory, message: str, code: str = "") -> None:
+    """Refused before the order was sent; ``exchange_failed``: because the exchange failed
+    (market data), which counts as an exchange error, not as the product's own refusal."""
+
+    def __init__(self, category: RejectCategory, message: str, code: str = "", *,
+                 exchange_failed: bool = False) -> None:
         super().__init__(message)
         self.category, self.message, self.code = category, message, code
+        self.exchange_failed = exchange_failed
 
 
 @dataclass
@@ -102,7 +107,8 @@ async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
-        outcome = rejected(req, refused.category, refused.message, refused.code, run.market)
+        outcome = rejected(req, refused.category, refused.message, refused.code, run.market,
+                           sent=refused.exchange_failed)
         if not run.mine:  # not ours: a marker someone else finished (or none) stays as it is
             return Settled(outcome)
         return Settled(outcome, MarkerWrite(req.client_order_id, "rejected",
@@ -207,7 +213,8 @@ def _unproven(req: OrderRequested, deps: OrderDeps, seen: Marker, market: dict[s
 
 def _refusal(outcome: OrderRejected) -> dict[str, str]:
     return {"category": outcome.category.value, "code": outcome.code,
-            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id}
+            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id,
+            "sent": "1" if outcome.sent else ""}
 
 
 def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
@@ -216,7 +223,8 @@ def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
         category = RejectCategory(refused.get("category", ""))
     except ValueError:
         category = RejectCategory.UNKNOWN
-    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""))
+    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""),
+                       sent=bool(refused.get("sent")))
     return outcome.model_copy(update={"symbol": refused.get("symbol") or outcome.symbol,
                                       "symbol_id": refused.get("symbol_id", "")})
 
@@ -259,7 +267,8 @@ async def _market(req: OrderRequested, pool: ExchangePool) -> dict[str, Any]:
         raise _Refused(RejectCategory.INVALID_ORDER, str(exc), "unsupported_exchange") from exc
     except Exception as exc:
         why = adapter(req.exchange).classify(exc)
-        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code) from exc
+        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code,
+                       exchange_failed=True) from exc
 
 
 async def _client(req: OrderRequested, pool: ExchangePool) -> Any:
@@ -315,10 +324,11 @@ def placed(req: OrderRequested, market: dict[str, Any], order: dict[str, Any],
 
 
 def rejected(req: OrderRequested, category: RejectCategory, message: str, code: str = "",
-             market: dict[str, Any] | None = None, sent_as: str = "") -> OrderRejected:
+             market: dict[str, Any] | None = None, sent_as: str = "", *,
+             sent: bool = True) -> OrderRejected:
     return OrderRejected(
         intent_id=req.intent_id, client_order_id=sent_as or req.client_order_id,
         user_id=req.user_id,
         exchange=req.exchange, symbol=market["symbol"] if market else req.symbol,
         symbol_id=market["id"] if market else "", category=category, code=code,
-        message=message, correlation_id=req.correlation_id)
+        message=message, correlation_id=req.correlation_id, sent=sent)

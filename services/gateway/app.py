@@ -11,6 +11,7 @@ from services.gateway import (
     handlers,
     routes_credentials,
     routes_health,
+    routes_identity,
     routes_live,
     routes_orders,
     routes_positions,
@@ -68,7 +69,7 @@ def _register(ctx: GatewayContext) -> None:
 
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
-    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle, docs=True)
     errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
@@ -77,4 +78,5 @@ def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI
     app.include_router(routes_live.router, dependencies=protected)
     app.include_router(routes_trades.router, dependencies=protected)
     app.include_router(routes_positions.router, dependencies=protected)
+    app.include_router(routes_identity.router, dependencies=protected)
     return app
