@@ -57,6 +57,7 @@ KEY_VAULT = "piggy:vault:*"
 KEY_TOKENS = "piggy:tokens"
 KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
 KEY_GATEWAY = "piggy:gw:*"  # client order id markers
+KEY_RATE = "piggy:rate:*"  # the shared exchange rate budget and kraken nonces (exchanges/budget)
 KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
@@ -87,7 +88,7 @@ ACCESS: dict[str, Access] = {
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
-               KEY_GATEWAY),
+               KEY_GATEWAY, KEY_RATE),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
@@ -102,7 +103,7 @@ ACCESS: dict[str, Access] = {
     "credentials": Access(
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
-        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
+        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS, KEY_RATE),
         read=(KEY_VAULT, *METRICS_READS),
     ),
     "strategy": Access(
@@ -120,4 +121,4 @@ ACCESS: dict[str, Access] = {
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
-DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))
+DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY, KEY_RATE))

@@ -11,6 +11,8 @@ from services.credentials.checker import Checker, ccxt_checker
 from services.credentials.handlers import CredentialsContext
 from shared.bus import Bus
 from shared.events import utcnow
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.service import Lifecycle, service_app
 from shared.settings import (
     CredentialsSettings,
@@ -34,9 +36,15 @@ def bootstrap(*, redis_url: str | None = None, check: Checker | None = None,
         bus=bus,
         vault=Vault(bus.redis, load_master_key(vault_settings)),
         settings=settings or CredentialsSettings(),
-        check=check or ccxt_checker(ExchangeSettings()),
+        check=check or _checker(bus),
         clock=clock or utcnow,
     )
+
+
+def _checker(bus: Bus) -> Checker:
+    exchange = ExchangeSettings()
+    gate = ExchangeGate(bus.redis, RateBudgetSettings(), exchange.exchange_timeout_ms)
+    return ccxt_checker(exchange, gate)
 
 
 def create_app(ctx_factory: Callable[[], CredentialsContext] = bootstrap) -> FastAPI:
