@@ -5,16 +5,20 @@ from typing import Any
 
 import httpx
 
+from piggy.ha_stack import active_url
 from piggy.output import FAILED, USAGE, fail
-from shared.settings import ApiSettings, RedisSettings, StackSettings
+from shared.settings import ApiSettings, HomeSettings, RedisSettings, StackSettings
 
 
 def redis_url() -> str:
-    """``PIGGY_REDIS_URL`` when set (environment or file), else the embedded Redis `piggy up`
-    starts on ``PIGGY_REDIS_PORT``."""
+    """``PIGGY_REDIS_URL`` (or ``PIGGY_REDIS_SENTINELS``) when set (environment or file), else
+    the sentinels of a `piggy up --ha` running from this state folder, else the embedded Redis
+    `piggy up` starts on ``PIGGY_REDIS_PORT``."""
     settings = RedisSettings()
-    if "redis_url" not in settings.model_fields_set:
-        settings = RedisSettings(redis_url=f"redis://127.0.0.1:{StackSettings().redis_port}/0")
+    if "redis_url" not in settings.model_fields_set and not settings.redis_sentinels:
+        url = (active_url(HomeSettings().home)
+               or f"redis://127.0.0.1:{StackSettings().redis_port}/0")
+        settings = settings.model_copy(update={"redis_url": url})
     return settings.url()  # with the ACL user's password when one is set: never print it
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from piggy import checks, client
 from piggy.output import REFUSED
-from shared import tokens
+from shared import redis_conn, tokens
 from shared.settings import RedisSettings
 
 app = typer.Typer(help="Per-user API tokens: each acts only for its own user id.",
@@ -25,7 +25,7 @@ def _with_redis(job: Callable[[aredis.Redis], Awaitable[T]]) -> T:
     url = RedisSettings().url()
 
     async def run() -> T:
-        redis = aredis.from_url(url, decode_responses=True)
+        redis = redis_conn.async_client(url, decode_responses=True)
         try:
             return await job(redis)
         finally:

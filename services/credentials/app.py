@@ -30,7 +30,9 @@ def bootstrap(*, redis_url: str | None = None, check: Checker | None = None,
               settings: CredentialsSettings | None = None) -> CredentialsContext:
     """Build the service's dependencies from the environment; every one can be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "credentials", service.instance_id)
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "credentials", service.instance_id, durability=redis.durability(url))
     vault_settings = VaultSettings(home=HomeSettings().home)
     return CredentialsContext(
         bus=bus,

@@ -82,7 +82,7 @@ def register(ctx: GatewayContext) -> None:
     stale = 2 * ctx.exchange.exchange_timeout_ms / 1000 + 5
     rt = Runtime(pool=pool, instance_id=ctx.bus.consumer, clock=clock,
                  markers=CidMarkers(ctx.bus.redis, ctx.bus.consumer, stale_after_s=stale,
-                                    clock=clock),
+                                    clock=clock, durability=ctx.bus.durability),
                  exchanges=tuple(ctx.extras.get("exchanges") or ctx.exchange.configured()))
     ctx.extras["gateway"] = rt
     deps = orderflow.OrderDeps(pool=pool, redis=ctx.bus.redis, markers=rt.markers)
