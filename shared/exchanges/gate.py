@@ -11,8 +11,8 @@ itself is not modified; its per-instance limiter is switched off where the share
 Kraken wants a strictly increasing nonce per API key. Replicas sharing a key take turns per
 key (a Redis lock, held from signing until the answer arrived, so nonces reach Kraken in the
 order they were issued) and each nonce is one ``INCR`` on the key's counter, never below the
-current time in milliseconds (ccxt's own kraken nonce), so it stays above anything Kraken saw
-even if the counter was lost. A holder that dies frees the key after its lock expires (the
+current time in microseconds (ccxt's own kraken nonce is in milliseconds), so it stays above
+anything Kraken saw, even if the counter was lost. A holder that dies frees the key after its lock expires (the
 exchange timeout + 2 s).
 """
 from __future__ import annotations
@@ -42,11 +42,11 @@ NONCE_EXCHANGES = frozenset({"kraken"})
 LOCK_MARGIN_MS = 2000
 _POLL_S = (0.002, 0.005, 0.01, 0.02)
 
-# KEYS: lock, counter. ARGV: token, ttl_ms, floor_ms. -> {1, nonce} or {0, lock pttl}
+# KEYS: lock, counter. ARGV: token, ttl_ms, floor_us. -> {1, nonce} or {0, lock pttl}
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local t = redis.call('TIME')
-  local floor = math.max(tonumber(ARGV[3]), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  local floor = math.max(tonumber(ARGV[3]), tonumber(t[1]) * 1000000 + tonumber(t[2]))
   local v = redis.call('INCR', KEYS[2])
   if v < floor then
     redis.call('SET', KEYS[2], floor)
@@ -87,7 +87,7 @@ class NonceTurns:
         attempt = 0
         while True:
             got, value = await self._acquire(keys=self.keys(exchange, key_ref),
-                                             args=[token, self._ttl_ms, int(time.time() * 1000)])
+                                             args=[token, self._ttl_ms, time.time_ns() // 1000])
             if int(got):
                 self.issued += 1
                 return token, int(value)
@@ -111,9 +111,10 @@ class ExchangeGate:
                  exchange_timeout_ms: int) -> None:
         self.settings = settings
         self.budget = RateBudget(redis, settings)
-        self.nonces = NonceTurns(redis, exchange_timeout_ms + LOCK_MARGIN_MS,
-                                 max(settings.rate_budget_max_wait_s,
-                                     (exchange_timeout_ms + LOCK_MARGIN_MS) / 1000))
+        turn_ttl_ms = exchange_timeout_ms + LOCK_MARGIN_MS
+        # a waiter outlasts a dead holder's turn (it expires after turn_ttl_ms)
+        self.nonces = NonceTurns(redis, turn_ttl_ms,
+                                 max(settings.rate_budget_max_wait_s, 2 * turn_ttl_ms / 1000))
 
     def attach(self, client: Any, exchange: str, api_key: str | None, *,
                loopback: bool) -> Any:
