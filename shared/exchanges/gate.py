@@ -12,8 +12,8 @@ Kraken wants a strictly increasing nonce per API key. Replicas sharing a key tak
 key (a Redis lock, held from signing until the answer arrived, so nonces reach Kraken in the
 order they were issued) and each nonce is one ``INCR`` on the key's counter, never below the
 current time in microseconds (ccxt's own kraken nonce is in milliseconds), so it stays above
-anything Kraken saw, even if the counter was lost. A holder that dies frees the key after its lock expires (the
-exchange timeout + 2 s).
+anything Kraken saw, even if the counter was lost. A holder that dies frees the key after its
+lock expires (the exchange timeout + 2 s).
 """
 from __future__ import annotations
 

@@ -44,8 +44,8 @@ async def redis(redis_url: str) -> AsyncIterator[aredis.Redis]:
 
 def _replica(exchange: str, url: str, key: dict[str, Any], redis: aredis.Redis,
              settings: RateBudgetSettings = ON) -> Any:
-    client = adapter(exchange).make_client(ExchangeSettings(**{f"{exchange}_url": url}),
-                                           ApiKeyPair(key["api_key"], key["secret"]))
+    where = ExchangeSettings.model_validate({f"{exchange}_url": url})
+    client = adapter(exchange).make_client(where, ApiKeyPair(key["api_key"], key["secret"]))
     gate = ExchangeGate(redis, settings, exchange_timeout_ms=3000)
     return gate.attach(client, exchange, key["api_key"], loopback=True)
 
@@ -95,10 +95,10 @@ async def test_two_replicas_on_one_kraken_key_never_send_a_stale_nonce(
         results = await asyncio.gather(*calls, return_exceptions=True)
         assert [r for r in results if isinstance(r, BaseException)] == []
         await redis.delete(*NonceTurns.keys("kraken", key_id(key["api_key"]))[1:])  # the counter is lost
-        results = await asyncio.gather(a.fetch_balance(), b.fetch_balance(),
-                                       return_exceptions=True)
-        assert [r for r in results if isinstance(r, BaseException)] == []
-        balance = results[0]
+        again = await asyncio.gather(a.fetch_balance(), b.fetch_balance(),
+                                     return_exceptions=True)
+        assert [r for r in again if isinstance(r, BaseException)] == []
+        balance = again[0]
         assert isinstance(balance, dict) and Decimal(str(balance["total"]["USD"])) == 1000
     finally:
         await asyncio.gather(a.close(), b.close())
