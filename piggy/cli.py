@@ -15,8 +15,9 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import books, buy, checks, client, keys, ops, output, positions, strategy, tokens
+from piggy import books, buy, checks, client, keys, ops, output, positions, redis_cli, strategy, tokens
 from piggy import config as config_cli
+from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
 from shared import redis_acl, tradelog
@@ -39,6 +40,7 @@ app.add_typer(config_cli.app, name="config")
 app.add_typer(books.app, name="books")
 app.command("positions")(positions.positions)
 app.command("pnl")(positions.pnl)
+app.add_typer(redis_cli.app, name="redis")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 T = TypeVar("T")
@@ -114,12 +116,14 @@ EXCHANGE_OPTION = typer.Option(DEFAULT_EXCHANGE, "--exchange", callback=_exchang
                                help=f"one of {', '.join(EXCHANGES)}")
 
 
-def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None:
+def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE, ha: bool = False) -> None:
     _stop_on_signals()
     config_cli.check_file()
     home = HomeSettings().home
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
+    if redis_settings.redis_sentinels:  # an existing Sentinel setup: its URL, without our login
+        env_url = redis_settings.model_copy(update={"redis_password": None}).url()
     api = ApiSettings(home=home.resolve())
     stack_settings = StackSettings()
     console = output.out()
@@ -127,7 +131,8 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
                   settings=stack_settings, say=lambda m: console.print(m, highlight=False),
                   acl=redis_settings.redis_acl,
                   acl_passwords=redis_acl.configured_passwords(os.environ),
-                  redis_admin_url=redis_settings.url() if env_url else None)
+                  redis_admin_url=redis_settings.url() if env_url else None,
+                  ha=HaPorts.from_redis_port(stack_settings.redis_port) if ha else None)
     console.print(f"[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1); "
                   f"state in {home.resolve()}")
     try:
@@ -183,9 +188,11 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
 
 
 @app.command()
-def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0")) -> None:
+def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0"),
+       ha: bool = typer.Option(False, "--ha", help="Redis as a primary, a replica and three "
+                               "sentinels (failover: `piggy redis failover`)")) -> None:
     """Start Redis, the sandbox exchange and every service on loopback, supervised."""
-    _run_stack(once, demo=False)
+    _run_stack(once, demo=False, ha=ha)
 
 
 @app.command()

@@ -15,6 +15,12 @@ refusal in it, so a redelivery answers the same refusal and never places the ord
 ``decide`` returns the outcome with the marker write; the gateway writes both and the ack in
 one MULTI (``services.gateway.intake``); ``handle`` writes the marker itself.
 
+A marker can be missing for an order that was sent: its Redis primary died before a replica
+had it (one Redis without replicas, or ``PIGGY_REDIS_WAIT_REPLICAS=0``). So a request that
+may have been handled before (``maybe_sent``: a claimed redelivery, or an entry older than
+``MAYBE_SENT_AFTER_S``, which is what a failover's lost ack looks like: the entry is read again
+as new) is looked up at the exchange by client order id before it is placed, marker or not.
+
 Used by the gateway and by the executor's direct path; the exchange's own ways (its client
 order id format, buy by cost, lookup, errors) come from its adapter in ``shared.exchanges``.
 The client order id in ``OrderPlaced``/``OrderRejected`` is the one the exchange saw.
@@ -41,6 +47,19 @@ from shared.vault import VaultError
 
 log = logging.getLogger("piggy.gateway.orders")
 Outcome = OrderPlaced | OrderRejected
+# An order request read this long after it was written may have been handled before (a
+# failover lost its ack and marker): looked up first. Normally one is read within milliseconds;
+# a backlog older than this costs one lookup per request, never a duplicate.
+MAYBE_SENT_AFTER_S = 2.0
+
+
+def maybe_sent(entry_id: str, deliveries: int, now: float) -> bool:
+    """Whether the stream entry ``entry_id`` (``<ms>-<seq>``) may have been handled before: a
+    redelivery, or written more than ``MAYBE_SENT_AFTER_S`` before ``now`` (seconds)."""
+    if deliveries > 1:
+        return True
+    ms, _, _seq = entry_id.partition("-")
+    return not ms.isdigit() or now - int(ms) / 1000 > MAYBE_SENT_AFTER_S
 
 
 @dataclass
@@ -97,13 +116,13 @@ async def handle(req: OrderRequested, deps: OrderDeps) -> Outcome:
     return settled.outcome
 
 
-async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
+async def decide(req: OrderRequested, deps: OrderDeps, *, maybe_sent: bool = False) -> Settled:
     """The outcome to publish and the marker to write with it; raises ``PlacementInFlight``
     (retry later) or on Redis errors. Nothing is written here after the order call: the caller
     writes the marker with the outcome (a crash in between leaves ``placing``: looked up)."""
     run = _Run()
     try:
-        return await _handle(req, deps, run)
+        return await _handle(req, deps, run, maybe_sent)
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
@@ -130,7 +149,8 @@ async def _release(deps: OrderDeps, cid: str, mine: str) -> None:
         log.warning("marker %s not released: %s", cid, type(exc).__name__)
 
 
-async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
+async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
+                  maybe_sent: bool = False) -> Settled:
     if not req.live:
         raise _Refused(RejectCategory.NOT_LIVE, "the request is not marked live by the executor; "
                        "refused without contacting the exchange", "not_live")
@@ -151,6 +171,15 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
     client = await _client(req, deps.pool)
     symbol = market["symbol"]
     sent_as = ex.client_order_id(cid)  # what the exchange sees: valid for that exchange
+    if seen is None and maybe_sent:  # claimed, but a lost marker looks the same: ask first
+        found = await deps.pool.read(req.exchange,
+                                     lambda: lookup_order(ex, client, symbol, sent_as))
+        if found is not None:
+            found = await ex.complete(client, symbol, found)
+            log.warning("order %s already at the exchange as %s with no marker (lost in a "
+                        "failover?); reporting it, not sending it again", sent_as, found["id"])
+            return Settled(placed(req, market, found, sent_as),
+                           MarkerWrite(cid, "done", str(found["id"])))
     if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
         try:
             found = await deps.pool.read(req.exchange, lambda: lookup_order(

@@ -58,6 +58,7 @@ KEY_VAULT_INDEX = "piggy:vaultindex"  # the vault's entries, listed without a SC
 KEY_TOKENS = "piggy:tokens"
 KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
 KEY_GATEWAY = "piggy:gw:*"  # client order id markers
+KEY_RATE = "piggy:rate:*"  # the shared exchange rate budget and kraken nonces (exchanges/budget)
 KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
@@ -135,7 +136,7 @@ ACCESS: dict[str, Access] = {
     "credentials": Access(
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
-        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
+        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS, KEY_RATE),
         read=(KEY_VAULT, KEY_VAULT_INDEX, *METRICS_READS),
     ),
     "strategy": Access(
@@ -161,7 +162,7 @@ ACCESS: dict[str, Access] = {
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
-DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))
+DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY, KEY_RATE))
 
 
 def group_consumers() -> dict[str, tuple[str, ...]]:

@@ -42,6 +42,14 @@ def rate_limited(status: int) -> web.Response:
     return _error(status, *_RATE_LIMITED)
 
 
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    """Binance's 429 (or 418, an IP ban) with ``Retry-After`` in seconds."""
+    response = _error(status, int(code or -1003), msg)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
+
+
 def server_error(status: int) -> web.Response:
     return _error(status, *_INTERNAL)
 

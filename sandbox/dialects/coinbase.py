@@ -73,6 +73,10 @@ def rate_limited(status: int) -> web.Response:
                  status)
 
 
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    return rate_limited(status)
+
+
 def server_error(status: int) -> web.Response:
     return answer({"error": "UNAVAILABLE", "code": 14, "message": "service unavailable"}, status)
 

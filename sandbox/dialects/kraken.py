@@ -66,6 +66,12 @@ def rate_limited(status: int) -> web.Response:
     return web.json_response({"error": ["EAPI:Rate limit exceeded"]}, status=status)
 
 
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    """``EAPI:Rate limit exceeded`` (the call counter) or ``EOrder:Rate limit exceeded``
+    (the trading counter), in Kraken's error list; no ``Retry-After``."""
+    return web.json_response({"error": [code or "EAPI:Rate limit exceeded"]}, status=status)
+
+
 def server_error(status: int) -> web.Response:
     return web.json_response({"error": ["EService:Unavailable"]}, status=status)
 

@@ -43,9 +43,11 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "gateway",
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "gateway",
               instance_id if instance_id is not None else service.instance_id,
-              service.claim_idle_ms)
+              service.claim_idle_ms, durability=redis.durability(url))
     vault_settings = vault or VaultSettings(home=HomeSettings().home)
     api = api or ApiSettings()
     return GatewayContext(
