@@ -21,7 +21,7 @@ from redis.client import NEVER_DECODE
 
 from piggy.stack import Child, Ports, Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
-from shared import streams
+from shared import redis_conn, streams
 from shared.bus import decode_entry
 from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS
 
@@ -40,7 +40,7 @@ def free_port() -> int:
 def free_ports() -> Ports:
     return Ports(redis=free_port(), sandbox=free_port(), api=free_port(), executor=free_port(),
                  credentials=free_port(), strategy=free_port(), dashboard=free_port(),
-                 notifier=free_port())
+                 notifier=free_port(), books=free_port())
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -195,7 +195,7 @@ async def pending_count(redis: aredis.Redis, stream: str, group: str) -> int:
 
 
 async def trade_lines(redis_url: str) -> list[dict[str, Any]]:
-    r = aredis.from_url(redis_url)
+    r = redis_conn.async_client(redis_url)
     try:
         return [b for b in await stream_bodies(r, streams.TRADES) if b.get("type") == "TradeLogged"]
     finally:

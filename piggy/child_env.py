@@ -32,7 +32,7 @@ API_TOKEN = "PIGGY_API_TOKEN"
 DECRYPTS = frozenset({"gateway", "credentials"})  # the executor too, with its direct route
 PACKAGES = {"gateway": "services/gateway", "executor": "services/executor",
             "credentials": "services/credentials", "strategy": "services/strategy",
-            "notifier": "services/notifier", "dashboard": "services/dashboard",
+            "notifier": "services/notifier", "dashboard": "services/dashboard", "books": "services/books",
             "sandbox": "sandbox"}
 EVERY_SERVICE = ("shared/service.py",)  # LogSettings, ServiceSettings: every service's wiring
 

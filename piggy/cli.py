@@ -15,8 +15,9 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import buy, checks, client, keys, ops, output, strategy, tokens
+from piggy import books, buy, checks, client, keys, ops, output, positions, redis_cli, strategy, tokens
 from piggy import config as config_cli
+from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
 from shared import redis_acl, tradelog
@@ -36,6 +37,10 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(tokens.app, name="token")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(books.app, name="books")
+app.command("positions")(positions.positions)
+app.command("pnl")(positions.pnl)
+app.add_typer(redis_cli.app, name="redis")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 T = TypeVar("T")
@@ -111,12 +116,14 @@ EXCHANGE_OPTION = typer.Option(DEFAULT_EXCHANGE, "--exchange", callback=_exchang
                                help=f"one of {', '.join(EXCHANGES)}")
 
 
-def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None:
+def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE, ha: bool = False) -> None:
     _stop_on_signals()
     config_cli.check_file()
     home = HomeSettings().home
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
+    if redis_settings.redis_sentinels:  # an existing Sentinel setup: its URL, without our login
+        env_url = redis_settings.model_copy(update={"redis_password": None}).url()
     api = ApiSettings(home=home.resolve())
     stack_settings = StackSettings()
     console = output.out()
@@ -124,7 +131,8 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
                   settings=stack_settings, say=lambda m: console.print(m, highlight=False),
                   acl=redis_settings.redis_acl,
                   acl_passwords=redis_acl.configured_passwords(os.environ),
-                  redis_admin_url=redis_settings.url() if env_url else None)
+                  redis_admin_url=redis_settings.url() if env_url else None,
+                  ha=HaPorts.from_redis_port(stack_settings.redis_port) if ha else None)
     console.print(f"[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1); "
                   f"state in {home.resolve()}")
     try:
@@ -170,12 +178,21 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
              "log in the state folder's logs/")
     console.print("trade log:")
     _print_trade(line)
+    if line.mode.value in ("LIVE", "PAPER") and line.filled:
+        held = positions.journaled_position(redis_url, "demo", exchange, line.symbol,
+                                            line.mode.value, intent.intent_id)
+        console.print("position (from the books): " + (
+            positions.describe_position(held) if held is not None else
+            "not journaled within 20 s; `piggy positions --user demo` shows it once it is"),
+            highlight=False)
 
 
 @app.command()
-def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0")) -> None:
+def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0"),
+       ha: bool = typer.Option(False, "--ha", help="Redis as a primary, a replica and three "
+                               "sentinels (failover: `piggy redis failover`)")) -> None:
     """Start Redis, the sandbox exchange and every service on loopback, supervised."""
-    _run_stack(once, demo=False)
+    _run_stack(once, demo=False, ha=ha)
 
 
 @app.command()
@@ -231,22 +248,29 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
 
 @app.command()
 def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
-           limit: int = typer.Option(20, min=1),
+           limit: int = typer.Option(20, min=1, max=1000),
+           before: str | None = typer.Option(None, "--before", metavar="CURSOR",
+                                             help="the next page: the cursor the last one printed"),
            as_json: bool = JsonOpt) -> None:
-    """Print the trade log, newest first (tab-separated when piped)."""
+    """Print the trade history from the books, newest first (tab-separated when piped)."""
     output.json_mode(as_json)
-    lines = _run(ops.trades(_redis_url(), user, limit))
+    page = books.trades_page(user, limit, before)
+    lines = page.lines
     if as_json:
-        output.emit_json([ln.model_dump(mode="json") for ln in lines])
-        return
-    output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
-                  "filled", "cost", "fee", "order id", "intent", "reasons"],
-                 [(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.exchange,
-                   ln.symbol, ln.side.value, ln.amount_usd,
-                   f"{ln.filled.normalize():f}" if ln.filled else "",
-                   f"{ln.cost.normalize():f}" if ln.cost else "",
-                   f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else "",
-                   ln.order_id or "-", ln.intent_id, "; ".join(ln.reasons)) for ln in lines])
+        output.emit_json(lines)
+    else:
+        output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
+                      "filled", "cost", "fee", "order id", "intent", "reasons"],
+                     [(ln["ts"][11:19], ln["mode"], ln["status"], ln["user_id"], ln["exchange"],
+                       ln["symbol"], ln["side"], ln["amount_usd"],
+                       ln["filled"] if ln["filled"] != "0" else "",
+                       ln["cost"] if ln["cost"] != "0" else "",
+                       f"{ln['fee']} {ln['fee_currency']}".strip() if ln["fee"] != "0" else "",
+                       ln["order_id"] or "-", ln["intent_id"], "; ".join(ln["reasons"]))
+                      for ln in lines])
+    if page.next:
+        output.err().print(f"more: piggy trades{' --user ' + user if user else ''} "
+                           f"--limit {limit} --before '{page.next}'", highlight=False)
 
 
 @app.command()

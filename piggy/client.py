@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from piggy import stackfile
+from piggy.ha_stack import active_url
 from piggy.output import FAILED, USAGE, fail
 from shared.settings import (
     ApiSettings,
@@ -25,20 +26,23 @@ def running_stack() -> stackfile.StackInfo | None:
 
 
 def redis_url() -> str:
-    """``PIGGY_REDIS_URL`` when set (environment or file), else the running stack's Redis,
-    else the embedded Redis on ``PIGGY_REDIS_PORT``; logged in as ``PIGGY_REDIS_USERNAME``
-    when set, else as the stack's operator (its password from the state folder)."""
+    """``PIGGY_REDIS_URL`` (or ``PIGGY_REDIS_SENTINELS``) when set (environment or file), else
+    the sentinels of a `piggy up --ha` running from this state folder, else the running stack's
+    Redis, else the embedded Redis on ``PIGGY_REDIS_PORT``; logged in as
+    ``PIGGY_REDIS_USERNAME`` when set, else as the stack's operator (its password from the
+    state folder)."""
     settings = RedisSettings()
     info = running_stack()
     url, user, password = settings.redis_url, settings.redis_username, settings.redis_password
-    if "redis_url" not in settings.model_fields_set:
-        url = info.redis_url if info else f"redis://127.0.0.1:{StackSettings().redis_port}/0"
+    if "redis_url" not in settings.model_fields_set and not settings.redis_sentinels:
+        url = (active_url(HomeSettings().home) or (info.redis_url if info else None)
+               or f"redis://127.0.0.1:{StackSettings().redis_port}/0")
     if password is None and info is not None and info.redis_user:
         found = stackfile.operator_password(HomeSettings().home)
         if found:
             user, password = info.redis_user, SecretStr(found)
-    return RedisSettings(redis_url=url, redis_username=user, redis_password=password,
-                         redis_tls_ca_file=settings.redis_tls_ca_file).url()  # never print it
+    return settings.model_copy(update={"redis_url": url, "redis_username": user,
+                                       "redis_password": password}).url()  # never print it
 
 
 def redis_shown() -> str:

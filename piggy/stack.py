@@ -30,8 +30,11 @@ from piggy import child_env, launch, ops, stackfile
 from piggy import ports as portcheck
 from piggy.child import Child, http_probe, redis_probe, shown
 from piggy.embedded_redis import find_redis_server
+from piggy.ha_redis import HaPorts, HaRedis
+from piggy.ha_stack import forget_ha, start_ha, stop_ha
 from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
-from shared import redis_acl, streams
+from shared import redis_acl, redis_conn, streams
+from shared.books.settings import BooksSettings
 from shared.events import ServiceRestarted
 from shared.files import write_private
 from shared.settings import ApiSettings, StackSettings, with_credentials
@@ -56,13 +59,14 @@ class Ports:
     strategy: int = 8003
     dashboard: int = 8501
     notifier: int = 8004
+    books: int = 8005
 
     @classmethod
     def from_settings(cls, stack: StackSettings, api: ApiSettings) -> Ports:
         return cls(redis=stack.redis_port, sandbox=stack.sandbox_port, api=api.api_port,
                    executor=stack.executor_port, credentials=stack.credentials_port,
                    strategy=stack.strategy_port, dashboard=stack.dashboard_port,
-                   notifier=stack.notifier_port)
+                   notifier=stack.notifier_port, books=BooksSettings().books_port)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class ChildSpec:
 
 CHILDREN = (
     ChildSpec("sandbox", "sandbox", "sandbox", "PIGGY_SANDBOX_PORT", "/api/v3/time", instance=False),
+    # the books first: they create and migrate the database the gateway reads the history from
+    ChildSpec("books", "services.books", "books", "PIGGY_BOOKS_PORT", "/healthz"),
     ChildSpec("gateway", "services.gateway", "api", "PIGGY_API_PORT", "/healthz"),
     ChildSpec("executor", "services.executor", "executor", "PIGGY_EXECUTOR_PORT", "/healthz"),
     ChildSpec("credentials", "services.credentials", "credentials", "PIGGY_CREDENTIALS_PORT", "/healthz"),
@@ -108,6 +114,8 @@ class Stack:
     acl: bool = False
     acl_passwords: dict[str, str] = field(default_factory=dict, repr=False)
     redis_admin_url: str | None = field(default=None, repr=False)
+    ha: HaPorts | None = None  # `piggy up --ha`: primary, replica, 3 sentinels (piggy/ha_redis.py)
+    ha_redis: HaRedis | None = None
 
     @property
     def logs(self) -> Path:
@@ -131,7 +139,8 @@ class Stack:
 
     @property
     def supervised(self) -> list[Child]:
-        return ([self.redis_child] if self.redis_child is not None else []) + self.children
+        ha = (self.ha_redis.children or []) if self.ha_redis is not None else []
+        return ([self.redis_child] if self.redis_child is not None else []) + ha + self.children
 
     def _settings(self) -> StackSettings:
         if self.settings is None:
@@ -160,7 +169,10 @@ class Stack:
                 self._save_operator_password()
         self.children = self._plan()
         self.check_ports()
-        if self.redis_url is None:
+        if self.redis_url is None and self.ha is not None:
+            self.redis_url = start_ha(self, self.ha, began + timeout)
+        elif self.redis_url is None:
+            forget_ha(self.home)  # the CLI finds this Redis, not the sentinels of an earlier --ha
             self.redis_child = self._redis_child()
             self.redis_url = self.redis_child.health_url
             if self.acl:  # probed as the operator: the default user is off
@@ -248,7 +260,7 @@ class Stack:
         """An external Redis: create the service users (its default user is the operator's
         to lock)."""
         users = self._acl_users()
-        client = redis.Redis.from_url(self.redis_admin_url or self.redis_url or "")
+        client = redis_conn.sync_client(self.redis_admin_url or self.redis_url or "")
         try:
             redis_acl.apply(client, users, default_off=False)
         finally:
@@ -276,7 +288,9 @@ class Stack:
     def wanted_ports(self) -> list[tuple[str, int, str]]:
         """(part, port, setting) for everything this stack will bind."""
         wanted = []
-        if self.redis_url is None:
+        if self.redis_url is None and self.ha is not None:
+            wanted += [(name, port, "PIGGY_REDIS_PORT") for name, port in self.ha.all()]
+        elif self.redis_url is None:
             wanted.append(("redis", self.ports.redis, "PIGGY_REDIS_PORT"))
         for child in self.children:
             spec = next(s for s in CHILDREN if s.name == child.name)
@@ -296,7 +310,7 @@ class Stack:
     @staticmethod
     def check_redis(url: str) -> None:
         try:
-            with redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0) as r:
+            with redis_conn.sync_client(url, socket_timeout=2.0, socket_connect_timeout=2.0) as r:
                 r.ping()
         except ValueError as exc:
             raise StackError(f"PIGGY_REDIS_URL {shown(url)!r} is not a Redis URL ({exc})") from exc
@@ -467,6 +481,8 @@ class Stack:
             self.redis_child.stop(STOP_TIMEOUT_S)
             self.say("redis       stopped")
         stackfile.remove(self.home, os.getpid())
+        if self.ha_redis is not None:
+            stop_ha(self)
 
 
 def without_credentials(url: str) -> str:

@@ -18,12 +18,13 @@ from piggy.client import redis_url
 from services.strategy import backtest as bt
 from services.strategy.config import ConfigError, load
 from services.strategy.store import StrategyStore
+from shared import redis_conn
 
 app = typer.Typer(help="Strategies: list, start, stop, status, backtest.", no_args_is_help=True)
 
 
 async def _with_store(fn: Any) -> Any:
-    redis = aredis.from_url(redis_url(), decode_responses=True)
+    redis = redis_conn.async_client(redis_url(), decode_responses=True)
     try:
         return await fn(StrategyStore(redis))
     except (aredis.RedisError, OSError) as exc:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from piggy import checks, client
 from piggy.output import REFUSED
-from shared import tokens
+from shared import redis_conn, tokens
 
 app = typer.Typer(help="Per-user API tokens: each acts only for its own user id.",
                   no_args_is_help=True)
@@ -24,7 +24,7 @@ def _with_redis(job: Callable[[aredis.Redis], Awaitable[T]]) -> T:
     url = client.redis_url()
 
     async def run() -> T:
-        redis = aredis.from_url(url, decode_responses=True)
+        redis = redis_conn.async_client(url, decode_responses=True)
         try:
             return await job(redis)
         finally:

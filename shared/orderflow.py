@@ -3,13 +3,23 @@
 In order: the executor's live mark; then one Redis call (``CidMarkers.admit``): the kill switch
 (the last line of defence: halted claims nothing), the last price and the client order id
 marker; the symbol through the exchange's market data, credentials (both cached in the pool);
-a seen id or a redelivery is looked up at the exchange first; the pre-trade checks; and only
-then one placement through ``shared.orders``. Nothing reaches the exchange's order endpoint
+a seen id or a redelivery is looked up at the exchange first (paged back to the request's
+creation time, ``OrderRequested.ts``); the pre-trade checks; and only then one placement
+through ``shared.orders``. A lookup that cannot prove the order absent
+(``OrderLookupInconclusive``) never leads to a placement: the outcome is ``unknown`` (marker
+``unknown``) and the reconciler settles it from the exchange's history; an order already
+``done`` is never sent again, whatever a lookup says. Nothing reaches the exchange's order endpoint
 before every check passed. A refusal after the claim finishes the marker ``rejected`` with the
 refusal in it, so a redelivery answers the same refusal and never places the order.
 
 ``decide`` returns the outcome with the marker write; the gateway writes both and the ack in
 one MULTI (``services.gateway.intake``); ``handle`` writes the marker itself.
+
+A marker can be missing for an order that was sent: its Redis primary died before a replica
+had it (one Redis without replicas, or ``PIGGY_REDIS_WAIT_REPLICAS=0``). So a request that
+may have been handled before (``maybe_sent``: a claimed redelivery, or an entry older than
+``MAYBE_SENT_AFTER_S``, which is what a failover's lost ack looks like: the entry is read again
+as new) is looked up at the exchange by client order id before it is placed, marker or not.
 
 Used by the gateway and by the executor's direct path; the exchange's own ways (its client
 order id format, buy by cost, lookup, errors) come from its adapter in ``shared.exchanges``.
@@ -25,11 +35,11 @@ from typing import Any
 import redis.asyncio as aredis
 
 from shared import state
-from shared.cids import CidMarkers, PlacementInFlight
+from shared.cids import CidMarkers, Marker, PlacementInFlight
 from shared.events import OrderPlaced, OrderRejected, OrderRequested, RejectCategory
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import UnsupportedExchange, adapter
-from shared.exchanges.base import ExchangeAdapter
+from shared.exchanges.base import ExchangeAdapter, OrderLookupInconclusive
 from shared.exchanges.pool import ExchangePool
 from shared.orders import lookup_order, place_order
 from shared.placement import Plan, plan_order
@@ -37,6 +47,19 @@ from shared.vault import VaultError
 
 log = logging.getLogger("piggy.gateway.orders")
 Outcome = OrderPlaced | OrderRejected
+# An order request read this long after it was written may have been handled before (a
+# failover lost its ack and marker): looked up first. Normally one is read within milliseconds;
+# a backlog older than this costs one lookup per request, never a duplicate.
+MAYBE_SENT_AFTER_S = 2.0
+
+
+def maybe_sent(entry_id: str, deliveries: int, now: float) -> bool:
+    """Whether the stream entry ``entry_id`` (``<ms>-<seq>``) may have been handled before: a
+    redelivery, or written more than ``MAYBE_SENT_AFTER_S`` before ``now`` (seconds)."""
+    if deliveries > 1:
+        return True
+    ms, _, _seq = entry_id.partition("-")
+    return not ms.isdigit() or now - int(ms) / 1000 > MAYBE_SENT_AFTER_S
 
 
 @dataclass
@@ -93,13 +116,13 @@ async def handle(req: OrderRequested, deps: OrderDeps) -> Outcome:
     return settled.outcome
 
 
-async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
+async def decide(req: OrderRequested, deps: OrderDeps, *, maybe_sent: bool = False) -> Settled:
     """The outcome to publish and the marker to write with it; raises ``PlacementInFlight``
     (retry later) or on Redis errors. Nothing is written here after the order call: the caller
     writes the marker with the outcome (a crash in between leaves ``placing``: looked up)."""
     run = _Run()
     try:
-        return await _handle(req, deps, run)
+        return await _handle(req, deps, run, maybe_sent)
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
@@ -126,7 +149,8 @@ async def _release(deps: OrderDeps, cid: str, mine: str) -> None:
         log.warning("marker %s not released: %s", cid, type(exc).__name__)
 
 
-async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
+async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
+                  maybe_sent: bool = False) -> Settled:
     if not req.live:
         raise _Refused(RejectCategory.NOT_LIVE, "the request is not marked live by the executor; "
                        "refused without contacting the exchange", "not_live")
@@ -147,9 +171,21 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
     client = await _client(req, deps.pool)
     symbol = market["symbol"]
     sent_as = ex.client_order_id(cid)  # what the exchange sees: valid for that exchange
-    if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
+    if seen is None and maybe_sent:  # claimed, but a lost marker looks the same: ask first
         found = await deps.pool.read(req.exchange,
                                      lambda: lookup_order(ex, client, symbol, sent_as))
+        if found is not None:
+            found = await ex.complete(client, symbol, found)
+            log.warning("order %s already at the exchange as %s with no marker (lost in a "
+                        "failover?); reporting it, not sending it again", sent_as, found["id"])
+            return Settled(placed(req, market, found, sent_as),
+                           MarkerWrite(cid, "done", str(found["id"])))
+    if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
+        try:
+            found = await deps.pool.read(req.exchange, lambda: lookup_order(
+                ex, client, symbol, sent_as, since=req.ts))
+        except OrderLookupInconclusive as exc:
+            return _unproven(req, deps, seen, market, sent_as, str(exc))
         if found is not None:
             found = await ex.complete(client, symbol, found)
             log.info("order %s already at the exchange as %s; reporting it", sent_as, found["id"])
@@ -159,6 +195,9 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
             raise _Refused(RejectCategory.UNKNOWN, f"client order id {sent_as} was already "
                            "refused and the exchange has no such order; not re-sent",
                            "already_rejected")
+        if seen.state == "done":  # placed once for sure: never again, whatever a lookup says
+            return _unproven(req, deps, seen, market, sent_as,
+                             "it was placed, but the exchange's history does not show it")
         taken = None if deps.markers.in_flight(seen) else await deps.markers.take_over(cid, seen)
         if taken is None:
             raise PlacementInFlight(f"client order id {cid} is being placed by {seen.by}")
@@ -169,7 +208,7 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
     price = state.parse_price(admitted.price) or await _price(req, market, deps)
     plan = await _plan(req, ex, client, market, price, deps)
     run.mine = ""  # from here the order may be at the exchange: the marker is never released
-    result = await place_order(ex, client, market, req.side.value, plan, sent_as)
+    result = await place_order(ex, client, market, req.side.value, plan, sent_as, since=req.ts)
     if result.outcome == "placed" and result.order is not None:
         deps.pool.note_ok(req.exchange, result.rtt_ms)
         return Settled(placed(req, market, result.order, sent_as, plan.notes),
@@ -184,6 +223,21 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
         await deps.pool.evict(req.user_id, req.exchange)
     return Settled(rejected(req, error.category, message, error.code, market, sent_as),
                    MarkerWrite(cid, "rejected"))
+
+
+def _unproven(req: OrderRequested, deps: OrderDeps, seen: Marker, market: dict[str, Any],
+              sent_as: str, why: str) -> Settled:
+    """A seen order the exchange could neither show nor prove absent: ``unknown``, not sent.
+    While its placer is alive it is still in flight; a ``done`` marker keeps its order id."""
+    if seen.state == "placing" and deps.markers.in_flight(seen):
+        raise PlacementInFlight(f"client order id {req.client_order_id} is being placed by "
+                                f"{seen.by}")
+    log.warning("order %s: status unknown (%s); not re-sent", sent_as, why)
+    outcome = rejected(req, RejectCategory.UNAVAILABLE, f"order status unknown: {why}; not "
+                       "re-sent (the reconciler settles it from the exchange's history)",
+                       "status_unknown", market, sent_as)
+    marker = None if seen.state == "done" else MarkerWrite(req.client_order_id, "unknown")
+    return Settled(outcome, marker)
 
 
 def _refusal(outcome: OrderRejected) -> dict[str, str]:

@@ -41,6 +41,7 @@ _WRITE = streams.KEY_WRITE
 _READ = streams.KEY_READ
 _EVAL = tuple(f"+{c}" for c in streams.SCRIPTS)
 _REPLIES = ("&*", *(f"+{c}" for c in streams.REPLIES))
+_TRIM = tuple(f"+{c}" for c in streams.TRIM)
 
 
 def access_for(service: str, *, direct_route: bool = False) -> Access:
@@ -72,6 +73,8 @@ def rules(access: Access) -> list[str]:
         out.append(_selector(_WRITE, access.write))
     if access.read:
         out.append(_selector(_READ, access.read, "%R~"))
+    if access.trim:
+        out.append(_selector(_TRIM, access.trim))
     scripted = access.write + access.read  # EVAL declares its keys read-write; the commands
     if scripted:                            # inside a script are checked one by one
         out.append(_selector(_EVAL, scripted))

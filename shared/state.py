@@ -51,6 +51,12 @@ def price_key(exchange: str, symbol: str) -> str:
     return f"piggy:price:{exchange}:{symbol}"
 
 
+def market_rules_key(exchange: str, symbol: str) -> str:
+    """A market's fee and rounding rules (``shared.paperfill.MarketRules`` JSON), next to its
+    price: the gateway writes both, the executor reads both for a paper fill."""
+    return f"piggy:price:rules:{exchange}:{symbol}"
+
+
 async def trading_state(redis: aredis.Redis) -> TradingState:
     return TradingState.HALTED if await redis.exists(KILL) else TradingState.ACTIVE
 
@@ -104,6 +110,15 @@ def parse_price(raw: str | bytes | None) -> Decimal | None:
 
 async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:
     await redis.set(price_key(exchange, symbol), format(price, "f"), ex=300)
+
+
+async def set_market_rules(redis: aredis.Redis, exchange: str, symbol: str, rules: str) -> None:
+    await redis.set(market_rules_key(exchange, symbol), rules, ex=86_400)
+
+
+async def market_rules(redis: aredis.Redis, exchange: str, symbol: str) -> str | None:
+    raw = await redis.get(market_rules_key(exchange, symbol))
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _flat(v: Any) -> str:

@@ -58,9 +58,11 @@ KEY_VAULT_INDEX = "piggy:vaultindex"  # the vault's entries, listed without a SC
 KEY_TOKENS = "piggy:tokens"
 KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
 KEY_GATEWAY = "piggy:gw:*"  # client order id markers
+KEY_RATE = "piggy:rate:*"  # the shared exchange rate budget and kraken nonces (exchanges/budget)
 KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
+KEY_LEDGER = "piggy:ledger:*"  # the executor's per-intent keys (the books shorten their TTL)
 
 
 # What every service reads for its /metrics at scrape time (shared/metrics.py).
@@ -91,6 +93,8 @@ NEVER = ("scan", "randomkey", "keys", "dbsize", "function", "fcall", "fcall_ro",
 KEY_WRITE = ("+@read", "+@write", "-@dangerous", *(f"-{c}" for c in NEVER))
 KEY_READ = ("+@read", "-@dangerous", *(f"-{c}" for c in NEVER))
 SCRIPTS = ("eval", "evalsha")  # on the keys of its families (each call inside is checked too)
+# Trimming a stream below every group's acknowledgement (the books, once a line is journaled).
+TRIM = ("xtrim", "xinfo|groups", "xpending")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Access:
     write: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
     replies: bool = False
+    trim: tuple[str, ...] = ()
 
 
 ACCESS: dict[str, Access] = {
@@ -131,7 +136,7 @@ ACCESS: dict[str, Access] = {
     "credentials": Access(
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
-        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS),
+        write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS, KEY_RATE),
         read=(KEY_VAULT, KEY_VAULT_INDEX, *METRICS_READS),
     ),
     "strategy": Access(
@@ -148,9 +153,16 @@ ACCESS: dict[str, Access] = {
         write=(KEY_FAILURES,),
         read=METRICS_READS,
     ),
+    "books": Access(
+        consume=(TRADES,),
+        publish=(DEAD_LETTER,),
+        write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
+        read=METRICS_READS,
+        trim=(TRADES,),
+    ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
-DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY,))
+DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY, KEY_RATE))
 
 
 # Streams two services each consume in a group, so each may also read and ack the other's

@@ -42,6 +42,14 @@ def rate_limited(status: int) -> web.Response:
     return _error(status, *_RATE_LIMITED)
 
 
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    """Binance's 429 (or 418, an IP ban) with ``Retry-After`` in seconds."""
+    response = _error(status, int(code or -1003), msg)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
+
+
 def server_error(status: int) -> web.Response:
     return _error(status, *_INTERNAL)
 
@@ -262,13 +270,22 @@ def _limit(params: dict[str, str], default: int = 500) -> int:
 
 def _window(items: list[dict[str, Any]], params: dict[str, str], id_field: str,
             id_param: str) -> list[dict[str, Any]]:
+    """Binance's history selection over ``items`` (ascending): ``id_param`` → the first
+    ``limit`` at or after that id; ``startTime`` (with or without ``endTime``) → the oldest
+    ``limit`` in the window; ``endTime`` alone or nothing → the most recent ``limit``. A window
+    longer than 24 hours is refused (-1127), and ``fromId`` with a time is refused (-1106)."""
     start, end = params.get("startTime", ""), params.get("endTime", "")
     from_id = params.get(id_param, "")
+    if id_param == "fromId" and from_id and (start or end):
+        raise errors.not_required("fromId")
+    if start.isdigit() and end.isdigit() and int(end) - int(start) > DAY_MS:
+        raise errors.BinanceError(400, -1127, "More than 24 hours between startTime and endTime.")
     items = [i for i in items
              if (not start.isdigit() or i["time"] >= int(start))
              and (not end.isdigit() or i["time"] <= int(end))
              and (not from_id.isdigit() or i[id_field] >= int(from_id))]
-    return items[:_limit(params)] if from_id else items[-_limit(params):]
+    oldest_first = bool(from_id) or start.isdigit()
+    return items[:_limit(params)] if oldest_first else items[-_limit(params):]
 
 
 @routes.get("/api/v3/allOrders")

@@ -15,6 +15,12 @@ and the final outcome. Every status write checks ``lifecycle.TRANSITIONS`` insid
 * ``rounds``: the reconciler's pass over routed intents past their deadline.
 
 Every key a script touches is passed in ARGV (a single Redis, not a cluster).
+
+Behind Sentinel ``commit`` waits for a replica (``shared.durable``): its order requests,
+outcomes and trade lines survive a failover, and so does every earlier write (``intake``'s
+claims and reservations: replication is one ordered stream). ``intake`` itself does not wait:
+nothing outside Redis acts on it before its commit (the direct route's order waits for its
+own marker).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from pydantic import BaseModel
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
 from shared import streams
 from shared.bus import frame
+from shared.durable import Durability
 from shared.redis_text import as_str, as_str_map
 from shared.state import ARMED, HEARTBEATS, KILL
 
@@ -249,8 +256,9 @@ def key(intent_id: str) -> str:
 
 
 class Ledger:
-    def __init__(self, redis: aredis.Redis) -> None:
+    def __init__(self, redis: aredis.Redis, durability: Durability | None = None) -> None:
         self._redis = redis
+        self._durability = durability or Durability()
         self._intake = redis.register_script(_INTAKE)
         self._commit = redis.register_script(_COMMIT)
         self._rounds = redis.register_script(_ROUNDS)
@@ -273,7 +281,9 @@ class Ledger:
         """Run a list of writes (see ``Writes``) in one call; one result per status/finish."""
         if not ops:
             return []
-        return [int(x) for x in await self._commit(args=[INFLIGHT, *ops])]
+        reply = await self._durability.script(self._redis, self._commit, (), [INFLIGHT, *ops],
+                                              write="executor commit")
+        return [int(x) for x in reply]
 
     async def get(self, intent_id: str) -> IntentRecord | None:
         raw = await self._redis.hgetall(key(intent_id))

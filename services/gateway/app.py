@@ -14,9 +14,14 @@ from services.gateway import (
     routes_identity,
     routes_live,
     routes_orders,
+    routes_positions,
+    routes_trades,
 )
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
+from shared.books.db import make_engine
+from shared.books.queries import Books
+from shared.books.settings import BooksSettings
 from shared.bus import Bus
 from shared.service import Lifecycle, service_app
 from shared.settings import (
@@ -34,12 +39,15 @@ from shared.vault import Vault, load_master_key
 def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None = None,
               gateway: GatewaySettings | None = None, api: ApiSettings | None = None,
               vault: VaultSettings | None = None, instance_id: str | None = None,
+              books: BooksSettings | None = None,
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "gateway",
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "gateway",
               instance_id if instance_id is not None else service.instance_id,
-              service.claim_idle_ms)
+              service.claim_idle_ms, durability=redis.durability(url))
     vault_settings = vault or VaultSettings(home=HomeSettings().home)
     api = api or ApiSettings()
     return GatewayContext(
@@ -49,6 +57,9 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
         exchange=exchange or ExchangeSettings(),
         gateway=gateway or GatewaySettings(),
         api_token=load_or_create_token(api),
+        # the trade history's database: connected on first use, so the gateway trades on
+        # when it is down (the books service creates and migrates it)
+        books=Books(make_engine((books or BooksSettings(home=api.home)).url())),
         extras=dict(extras or {}),
     )
 
@@ -67,5 +78,7 @@ def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI
     app.include_router(routes_credentials.router, dependencies=protected)
     app.include_router(routes_orders.router, dependencies=protected)
     app.include_router(routes_live.router, dependencies=protected)
+    app.include_router(routes_trades.router, dependencies=protected)
+    app.include_router(routes_positions.router, dependencies=protected)
     app.include_router(routes_identity.router, dependencies=protected)
     return app

@@ -1,4 +1,4 @@
-"""Live switch, emergency stop and trade log routes.
+"""Live switch and emergency stop routes (the trade history: ``routes_trades.py``).
 
 Arm/disarm/status are commands answered by the executor over the bus (it owns the gates); each
 is for one (user, exchange) — a disarm without an exchange disarms the user everywhere;
@@ -10,11 +10,10 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.auth import authorize, operator_only
-from shared import state, streams, tradelog
+from shared import state, streams
 from shared.events import (
     ArmLive,
     DisarmLive,
@@ -102,19 +101,3 @@ async def resume(request: Request) -> dict[str, object]:
     await state.resume(ctx.bus.redis)
     await ctx.bus.publish(KillSwitchReleased(by="api"), streams.CONTROL)
     return {"ok": True, "state": state.TradingState.ACTIVE.value}
-
-
-@router.get("/api/trades")
-async def trades(request: Request,
-                 user_id: Annotated[UserId | None, Query(alias="userId")] = None,
-                 limit: int = Query(default=100, ge=1, le=1000)) -> JSONResponse:
-    """The trade log, newest first; a user token must name its own ``userId``."""
-    if user_id is None:
-        operator_only(request)
-    else:
-        authorize(request, user_id)
-    skipped: list[str] = []
-    lines = await tradelog.read(request.app.state.ctx.bus.redis, user_id=user_id, limit=limit,
-                                skipped=skipped)
-    headers = {"X-Piggy-Skipped-Entries": str(len(skipped))} if skipped else None
-    return JSONResponse([line.model_dump(mode="json") for line in lines], headers=headers)

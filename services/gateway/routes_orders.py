@@ -28,6 +28,7 @@ from services.gateway import balances, symbols
 from services.gateway.auth import authorize
 from services.gateway.handlers import runtime
 from shared import state, streams, tradelog
+from shared.durable import NotReplicated
 from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
@@ -88,7 +89,12 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
     intent = OrderIntent(user_id=body.user_id, exchange=body.exchange, symbol=checked.symbol,
                          side=body.side, amount_usd=body.amount_usd, source="api",
                          live_only=live_only)
-    await ctx.bus.publish(intent, streams.INTENTS)
+    try:
+        await ctx.bus.publish_durable(intent, streams.INTENTS)
+    except NotReplicated as exc:  # behind Sentinel: no replica confirmed it (a failover?)
+        return _error(503, f"the intent was not confirmed by a Redis replica ({exc}); it may "
+                      f"still run: look it up (GET /api/trades) before retrying",
+                      intentId=intent.intent_id)
     deadline = time.monotonic() + ctx.api.reply_timeout_s
     while time.monotonic() < deadline:
         lines = await tradelog.read(ctx.bus.redis, intent_id=intent.intent_id, limit=1, scan=2000)
