@@ -166,10 +166,13 @@ DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY, KEY_RATE))
 
 
 # Streams two services each consume in a group, so each may also read and ack the other's
-# group (Redis ACLs can't scope group names): the credentials service's work queue and the
-# executor's disarm on a revoked key. A new row that consumes a stream in a group where another
-# already does goes here too; tests/integration/test_redis_acl_sweep.py holds the table to it.
-SHARED_GROUPS: dict[str, tuple[str, ...]] = {CREDENTIALS: ("executor", "credentials")}
+# group (Redis ACLs can't scope group names): on credentials the credentials service's work
+# queue and the executor's disarm on a revoked key; on the trade log the strategies' positions
+# and the books' journal (which must not miss a line, so it can't just follow). A new row that
+# consumes a stream in a group where another already does goes here too;
+# tests/integration/test_redis_acl_sweep.py holds the table to it.
+SHARED_GROUPS: dict[str, tuple[str, ...]] = {CREDENTIALS: ("executor", "credentials"),
+                                             TRADES: ("strategy", "books")}
 
 
 def group_consumers() -> dict[str, tuple[str, ...]]:

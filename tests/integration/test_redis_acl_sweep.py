@@ -66,7 +66,7 @@ def expected(access: streams.Access, command: Command, key: str | None) -> bool:
         return any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
     kinds = [(access.consume, _plus(streams.CONSUME)), (access.publish, _plus(streams.PUBLISH)),
-             (access.read_streams, _plus(streams.FOLLOW)),
+             (access.read_streams, _plus(streams.FOLLOW)), (access.trim, _plus(streams.TRIM)),
              (access.write, streams.KEY_WRITE + _plus(streams.SCRIPTS)),
              (access.read, streams.KEY_READ + _plus(streams.SCRIPTS))]
     return any(matches(patterns) and permits(tokens, command) for patterns, tokens in kinds)
@@ -126,8 +126,8 @@ def test_what_the_sweep_found_closed(admin: redis.Redis) -> None:
 
 def test_which_group_each_service_may_touch() -> None:
     """Each stream read in a group is read by its owner's group (named like the service);
-    piggy:credentials is the one stream two services consume in groups, and Redis can't keep
-    either from the other's group: the table says so, and nothing else shares a stream."""
+    where two services consume one stream in groups Redis can't keep either from the other's
+    group: the table (SHARED_GROUPS) names each such stream, and nothing else shares one."""
     from services.credentials.handlers import GROUP as CREDENTIALS_GROUP
     from services.executor.app import GROUP as EXECUTOR_GROUP
     from services.notifier.handlers import GROUP as NOTIFIER_GROUP
