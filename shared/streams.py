@@ -76,7 +76,7 @@ METRICS_READS = (KEY_KILL, KEY_ARMED)
 # keys change, is not here.)
 CONNECTION = ("auth", "hello", "ping", "echo", "select", "quit", "reset", "client|setname",
               "client|getname", "client|id", "client|info", "multi", "exec", "discard",
-              "script|load")
+              "script|load", "time")  # TIME: the rate budget's clock, inside its Lua
 # Request/reply over pub/sub (the gateway's and the executor's bus replies); channels, no key.
 REPLIES = ("publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe")
 # A consumer group's commands on a stream it consumes (group names can't be scoped by Redis
@@ -121,7 +121,7 @@ ACCESS: dict[str, Access] = {
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_VAULT_INDEX,
-               KEY_FAILURES, KEY_GATEWAY),
+               KEY_FAILURES, KEY_GATEWAY, KEY_RATE),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
