@@ -1,6 +1,7 @@
 """``GET /api/positions/{user}``: the user's positions from the books (FIFO lots), valued at
 the last price the gateway keeps for each market (the ticker loop's cached price; a market
-with none has no value and no unrealized PnL — null, never a made-up 0).
+with none has no value and no unrealized PnL — null, never a made-up 0), and ``history``:
+the holdings value against the money put in at each fill and now (the dashboard's chart).
 
 Same scope as the other per-user routes: the operator or the user's own token. A user the
 books and the vault know nothing of is a 404 naming the user; a books database that cannot
@@ -20,7 +21,7 @@ from services.gateway.routes_trades import _has_credentials
 from shared import state
 from shared.books import holdings
 from shared.books.db import describe
-from shared.books.positions import METHOD, compute
+from shared.books.positions import METHOD, compute, history
 from shared.types import UserId
 
 router = APIRouter()
@@ -46,11 +47,14 @@ async def positions(request: Request, user_id: UserId) -> JSONResponse:
     for exchange, asset, quote in holdings.price_keys(found):
         prices[(exchange, asset, quote)] = await state.last_price(
             ctx.bus.redis, exchange, f"{asset}/{quote}")
+    now = datetime.now(UTC)
+    priced = holdings.prices_for(prices, prices)
     try:
-        books = compute(found, holdings.prices_for(prices, prices))
+        books = compute(found, priced)
+        points = history(found, now, priced)
     except ValueError as exc:  # a journal row no position can be made of: say which
         return JSONResponse({"ok": False, "userId": user_id,
                              "detail": f"positions unavailable: {exc}"}, 409)
-    return JSONResponse({"userId": user_id, "method": METHOD,
-                         "at": datetime.now(UTC).isoformat(),
-                         "positions": [holdings.position_json(p) for p in books.positions]})
+    return JSONResponse({"userId": user_id, "method": METHOD, "at": now.isoformat(),
+                         "positions": [holdings.position_json(p) for p in books.positions],
+                         "history": [holdings.point_json(p) for p in points]})

@@ -1,6 +1,6 @@
 """The dashboard as a real process (``python -m services.dashboard``, started by the stack)
-opened in headless Chromium while a user is armed: the rendered page shows the LIVE banner
-and the LIVE order, and a screenshot of it is saved (in the test's tmp dir; also to
+opened in headless Chromium while a user is armed: the rendered page shows the LIVE banner,
+the LIVE orders, the position they made (from the books) and its value chart, and a screenshot of it is saved (in the test's tmp dir; also to
 docs/dashboard-armed.png when PIGGY_SAVE_SCREENSHOTS=1).
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -31,7 +32,7 @@ SCREENSHOT = REPO / "docs" / "dashboard-armed.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-quic", "--hide-scrollbars", "--window-size=1400,1600"]
+         "--disable-quic", "--hide-scrollbars", "--window-size=1400,2600"]
 BANNER = "LIVE TRADING ARMED"
 
 
@@ -102,6 +103,20 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
             return str(await value("document.documentElement.outerHTML"))
 
 
+def _journaled(api: httpx.Client, user: str, fills: int, timeout: float = 30) -> dict:
+    """The user's LIVE position once the books hold ``fills`` fills of it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = api.get(f"/api/positions/{user}")
+        if answer.status_code == 200:
+            body = answer.json()
+            live = [p for p in body["positions"] if p["mode"] == "LIVE"]
+            if live and len([h for h in body["history"] if h["mode"] == "LIVE"]) > fills:
+                return dict(live[0])
+        assert time.monotonic() < deadline, f"positions of {user}: {answer.text}"
+        time.sleep(0.2)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed "
                                              "(apt-get install chromium); no browser to render with")
 @pytest.mark.skipif(importlib.util.find_spec("streamlit") is None,
@@ -123,17 +138,24 @@ def test_armed_user_sees_the_red_live_banner_in_a_real_browser(
             armed = api.post("/api/live/arm", json={"userId": USER, "exchange": "binanceus"}).json()
             assert armed["armed"], armed
 
-            bought = api.post("/api/trade", json={"userId": USER, "exchange": "binanceus",
-                                                  "side": "buy", "symbolCcxt": "BTC/USDT",
-                                                  "amountUsd": "2"}).json()
-            assert bought["mode"] == "LIVE" and bought["orderId"], bought
+            for amount in ("3", "2"):  # two fills: the value chart has a history
+                bought = api.post("/api/trade", json={"userId": USER, "exchange": "binanceus",
+                                                      "side": "buy", "symbolCcxt": "BTC/USDT",
+                                                      "amountUsd": amount}).json()
+                assert bought["mode"] == "LIVE" and bought["orderId"], bought
+            position = _journaled(api, USER, fills=2)
 
         url = f"{stack.dashboard_url}/?user={USER}"
         shot = tmp_path / "dashboard-armed.png"
-        dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log"], shot,
-                      tmp_path / "profile")
+        dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log",
+                            "Cost with fees", "Holdings value against money put in"], shot,
+                      tmp_path / "profile", timeout=60)
         assert f"{BANNER} for {USER} on binanceus" in dom and "EMERGENCY STOP" in dom
         assert f">{bought['orderId']}<" in dom  # the LIVE order in the trade log table
+        # the positions table: the quantity held (net of the BTC fee) and its cost with fees
+        shown = [f"{Decimal(position[k]).normalize():f}" for k in ("quantity", "cost_basis")]
+        assert f">{shown[0]}<" in dom and f">{shown[1]} USDT<" in dom, shown
+        assert "stVegaLiteChart" in dom or "vega" in dom  # the value-vs-money-in chart
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
         if os.environ.get("PIGGY_SAVE_SCREENSHOTS") == "1":
             shutil.copyfile(shot, SCREENSHOT)
