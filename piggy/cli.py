@@ -15,7 +15,7 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import books, checks, client, keys, ops, output, positions, strategy, tokens
+from piggy import books, checks, client, keys, ops, output, positions, reconcile, strategy, tokens
 from piggy import config as config_cli
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
@@ -40,6 +40,7 @@ app.add_typer(config_cli.app, name="config")
 app.add_typer(books.app, name="books")
 app.command("positions")(positions.positions)
 app.command("pnl")(positions.pnl)
+app.command("reconcile")(reconcile.reconcile)
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 T = TypeVar("T")

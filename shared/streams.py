@@ -122,9 +122,9 @@ ACCESS: dict[str, Access] = {
     ),
     "books": Access(
         consume=(TRADES,),
-        publish=(DEAD_LETTER,),
+        publish=(DEAD_LETTER, CONTROL),  # CONTROL: the reconciler's findings (the notifier)
         write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
-        read=METRICS_READS,
+        read=(*METRICS_READS, KEY_CREDSTATUS, KEY_VAULT),  # the reconciler: validated keys
         trim=(TRADES,),
     ),
 }

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 
-from services.books import trim
+from services.books import reconciling, trim
 from services.books.context import BooksContext
 from shared import streams
 from shared.books import journal, store
@@ -138,9 +138,11 @@ async def trim_loop(ctx: BooksContext) -> None:
 async def start(ctx: BooksContext) -> None:
     ctx.trimmer = asyncio.create_task(trim_loop(ctx), name="books-trim")
     log.info("books: journaling %s into %s", streams.TRADES, mask(ctx.books.engine.url))
+    await reconciling.start(ctx)
 
 
 async def stop(ctx: BooksContext) -> None:
+    await reconciling.stop(ctx)
     if ctx.trimmer is not None:
         ctx.trimmer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
