@@ -83,7 +83,7 @@ async def open_account(sandbox: SandboxServer, redis_url: str, engine: Engine,
     await vault.put(USER, exchange, ApiKeyPair(key["api_key"], key["secret"]))
     await set_credential_status(redis, USER, exchange, {"status": "validated",
                                                         "validated": True, "can_trade": True})
-    pool = ExchangePool(ExchangeSettings(**{f"{exchange}_url": url}), vault)
+    pool = ExchangePool(ExchangeSettings.model_validate({f"{exchange}_url": url}), vault)
     reconciler = Reconciler(engine, pool, ReconcileSettings(**settings))
     return Account(exchange, admin, key, pool, reconciler, adapter(exchange),
                    TEST_SYMBOLS[exchange], datetime.now(UTC))
