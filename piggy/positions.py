@@ -23,6 +23,7 @@ from shared.books.db import describe, make_engine, mask
 from shared.books.positions import METHOD, Entry, Position, compute
 from shared.books.positions import Books as PositionBooks
 from shared.books.queries import Books
+from shared.settings import ReconcileSettings
 
 JsonOpt = typer.Option(False, "--json", help="data only, as JSON, on stdout")
 UserOpt = typer.Option(..., "--user", callback=checks.user)
@@ -52,7 +53,8 @@ def user_books(user: str, *, priced: bool = True) -> PositionBooks:
     """The user's positions, lots and sales; one line and exit 1 for an unknown user."""
     db = books.open_books()
     try:
-        found, known = holdings.read(db, user)
+        found, known = holdings.read(db, user, include_external=ReconcileSettings()
+                                     .reconcile_count_external)
     except Exception as exc:  # the driver's error, in one line
         output.fail(f"books database {mask(db.engine.url)}: {describe(exc)}")
     if not known:

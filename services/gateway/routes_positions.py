@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -25,6 +26,9 @@ from shared.books.positions import METHOD, compute, history
 from shared.types import UserId
 
 router = APIRouter()
+# extras key: PIGGY_RECONCILE_COUNT_EXTERNAL, read at start-up (orders placed outside
+# CryptoPiggy count in positions)
+COUNT_EXTERNAL = "count_external"
 
 
 @router.get("/api/positions/{user_id}")
@@ -34,7 +38,9 @@ async def positions(request: Request, user_id: UserId) -> JSONResponse:
     who = authorize(request, user_id)
     ctx = request.app.state.ctx
     try:
-        found, known = await asyncio.to_thread(holdings.read, ctx.books, user_id)
+        found, known = await asyncio.to_thread(
+            partial(holdings.read, ctx.books, user_id,
+                    include_external=bool(ctx.extras.get(COUNT_EXTERNAL))))
     except Exception as exc:  # the books database is down or not created yet
         return JSONResponse({"ok": False, "detail": f"positions unavailable: books database: "
                                                     f"{describe(exc)}"}, 503,
