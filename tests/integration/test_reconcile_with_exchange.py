@@ -268,3 +268,56 @@ async def test_a_watermark_and_baseline_are_kept_and_drift_is_found(
     finally:
         await account.pool.close()
         engine.dispose()
+
+
+def test_piggy_reconcile_and_rebuild_from_exchange_as_an_operator_runs_them(
+        redis_url: str, tmp_path: Any) -> None:
+    """The real CLI in its own process: one round prints the report (text and --json), a
+    second writes nothing, and the restore fills an empty database; no secret is printed."""
+    import asyncio
+
+    from sandbox import SandboxAdmin
+    from sandbox.server import SandboxThread
+    from shared.settings import VaultSettings
+    from shared.vault import load_master_key
+    from tests.support.cli import clean_env, run_piggy
+
+    with SandboxThread(port=0, seed=1) as sandbox:
+        admin = SandboxAdmin(sandbox.url, venue="coinbase")
+        admin.set_price("BTC-USD", "50000")
+        key = admin.create_key(balances={"USD": "1000"})
+        admin.external_order(key["api_key"], "BTC-USD", quote_qty="4")
+
+        async def save_key() -> None:
+            redis = aredis.from_url(redis_url, decode_responses=True)
+            vault = Vault(redis, load_master_key(VaultSettings(home=tmp_path)))
+            await vault.put(USER, "coinbase", ApiKeyPair(key["api_key"], key["secret"]))
+            await set_credential_status(redis, USER, "coinbase", {"status": "validated"})
+            await redis.aclose()
+
+        asyncio.run(save_key())
+        env = clean_env(tmp_path, PIGGY_HOME=str(tmp_path), PIGGY_REDIS_URL=redis_url,
+                        PIGGY_COINBASE_URL=f"{sandbox.url}/coinbase", COLUMNS="300")
+        text = run_piggy(env, "reconcile", "--user", USER)
+        assert text.returncode == 0, text.stderr
+        assert f"differences coinbase {USER}" in text.stdout
+        assert "1 external" in text.stdout and "placed outside CryptoPiggy" in text.stdout
+        again = run_piggy(env, "reconcile", "--exchange", "coinbase", "--json")
+        assert again.returncode == 0, again.stderr
+        [report] = __import__("json").loads(again.stdout)
+        assert report["counts"]["matched"] == 1 and report["counts"]["external"] == 0
+        assert sum(report["written"].values()) == 0 and report["clean"]
+        for run in (text, again):
+            assert key["secret"] not in run.stdout + run.stderr
+
+        restored = f"sqlite:///{tmp_path / 'restored.sqlite3'}"
+        rebuilt = run_piggy(env, "books", "rebuild", "--from-exchange", "--database-url",
+                            restored)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "restored 1 orders and 1 fills from 1 account(s)" in rebuilt.stdout
+        engine = open_database(restored)
+        assert [r["origin"] for r in rows(engine, Order)] == ["external"]
+        engine.dispose()
+
+        nobody = run_piggy(env, "reconcile", "--user", "nobody")
+        assert nobody.returncode == 1 and "no validated keys for nobody" in nobody.stderr
