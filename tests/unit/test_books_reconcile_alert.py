@@ -53,3 +53,30 @@ def test_a_round_that_could_not_read_the_exchange_says_so() -> None:
 
 def test_an_event_with_nothing_to_say_makes_no_alert() -> None:
     assert core.alert_for(ReconcileFindings(user_id="a", exchange="kraken")) is None
+
+
+def test_a_round_moves_the_reconcile_metrics_by_exchange_and_kind() -> None:
+    from prometheus_client import generate_latest
+
+    from services.books.reconciler import RoundResult
+    from services.books.reconciling import observe
+    from shared.metrics import Metrics
+
+    metrics = Metrics("books")
+    drifted = Drift("BTC", Decimal(1), Decimal(2), Decimal(-1), Decimal(0))
+    result = RoundResult(reports=[report(finding(Kind.MATCHED), finding(Kind.EXTERNAL),
+                                         drift=(drifted,))],
+                         written=[{"external": 1, "matched": 0}], started=1_700_000_000.0)
+    observe(metrics, result)
+    text = generate_latest(metrics.registry).decode()
+    assert 'piggy_reconcile_rounds_total{exchange="kraken",result="ok"} 1.0' in text
+    assert 'piggy_reconcile_findings_total{exchange="kraken",kind="external"} 1.0' in text
+    assert 'piggy_reconcile_corrected_total{exchange="kraken",kind="external"} 1.0' in text
+    assert 'piggy_reconcile_drift_assets{exchange="kraken"} 1.0' in text
+    assert "piggy_reconcile_last_success_timestamp_seconds 1.7e+09" in text
+    assert "alice" not in text  # never a user id in a label
+    failed = RoundResult(reports=[report(errors=("down",))], written=[{}], started=2e9)
+    observe(metrics, failed)
+    text = generate_latest(metrics.registry).decode()
+    assert 'piggy_reconcile_rounds_total{exchange="kraken",result="failed"} 1.0' in text
+    assert "piggy_reconcile_last_success_timestamp_seconds 1.7e+09" in text
