@@ -321,3 +321,45 @@ def test_piggy_reconcile_and_rebuild_from_exchange_as_an_operator_runs_them(
 
         nobody = run_piggy(env, "reconcile", "--user", "nobody")
         assert nobody.returncode == 1 and "no validated keys for nobody" in nobody.stderr
+
+
+async def test_the_books_service_reconciles_at_start_up_and_alerts_on_the_control_stream(
+        sandbox: SandboxServer, redis_url: str, database_url: str, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import time
+
+    from bench.harness import stream_bodies
+    from shared import streams
+    from shared.settings import VaultSettings
+    from shared.vault import load_master_key
+    from tests.support.books_db import books_service
+
+    monkeypatch.setenv("PIGGY_HOME", str(tmp_path))  # the vault key the service reads
+    monkeypatch.setenv("PIGGY_COINBASE_URL", f"{sandbox.url}/coinbase")
+    admin = AsyncSandboxAdmin(sandbox.url, venue="coinbase")
+    await admin.set_price("BTC-USD", "50000")
+    key = await admin.create_key(balances={"USD": "1000"})
+    await admin.external_order(key["api_key"], "BTC-USD", quote_qty="4")
+    redis = aredis.from_url(redis_url, decode_responses=True)
+    vault = Vault(redis, load_master_key(VaultSettings(home=tmp_path)))
+    await vault.put(USER, "coinbase", ApiKeyPair(key["api_key"], key["secret"]))
+    await set_credential_status(redis, USER, "coinbase", {"status": "validated"})
+    try:
+        async with books_service(redis_url, database_url) as ctx:
+            deadline = time.monotonic() + 60
+            found: list[dict[str, Any]] = []
+            while not found and time.monotonic() < deadline:
+                found = [b for b in await stream_bodies(redis, streams.CONTROL)
+                         if b.get("type") == "ReconcileFindings"]
+                await asyncio.sleep(0.2)
+            assert found, "no ReconcileFindings on the control stream"
+            assert found[0]["user_id"] == USER and found[0]["counts"]["external"] == 1
+            assert key["secret"] not in str(found)
+            external = [r for r in rows(ctx.books.engine, Order) if r["origin"] == "external"]
+            assert len(external) == 1
+            text = ctx.bus.observer.metrics.registry.get_sample_value(
+                "piggy_reconcile_findings_total", {"exchange": "coinbase", "kind": "external"})
+            assert text == 1.0
+    finally:
+        await redis.aclose()
