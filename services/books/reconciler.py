@@ -5,7 +5,7 @@ with the journal and every difference is written back as an audited correction.
 One round of one account (``account_round``):
 1. read the journal's LIVE rows, fill trade ids and watermarks of the account;
 2. pick the window: from the last round's watermark (minus ``PIGGY_RECONCILE_OVERLAP_S``), or
-   further back when an ``unknown``/``rejected`` row is older (it must be judged), or
+   further back when an ``unknown`` row is older (it must be judged), or
    ``PIGGY_RECONCILE_LOOKBACK_S`` on a first round;
 3. read the balances first (an order placed during the round is then newer than the balance
    and left out of the drift), then every symbol's orders and trades since the window's
@@ -36,7 +36,8 @@ from sqlalchemy import Engine
 
 from services.books import corrections, drift
 from services.books.findings import JournalOrder, Report, Window
-from services.books.reconcile import UNSETTLED, corrected, reconcile
+from services.books.reconcile import corrected, reconcile
+from shared.events import TradeStatus
 from shared.exchanges import EXCHANGES, TEST_SYMBOLS, adapter
 from shared.exchanges.pool import ExchangePool
 from shared.redis_text import as_str_map
@@ -146,7 +147,7 @@ class Reconciler:
 
     def window_start(self, user_id: str, exchange: str, journal: list[JournalOrder],
                      marks: dict[str, str], now: datetime) -> datetime:
-        """From the last round (minus the overlap), or earlier for an unsettled row; a first
+        """From the last round (minus the overlap), or earlier for an ``unknown`` row; a first
         round looks back ``PIGGY_RECONCILE_LOOKBACK_S``."""
         overlap = timedelta(seconds=self.settings.reconcile_overlap_s)
         mark = marks.get(corrections.watermark_name(user_id, exchange))
@@ -154,7 +155,9 @@ class Reconciler:
         if mark:
             with contextlib.suppress(ValueError):  # unreadable: as if there were none
                 start = datetime.fromisoformat(mark) - overlap
-        unsettled = [r.created_at for r in journal if r.status in UNSETTLED]
+        # an unknown outcome pins the window until judged; a rejected line needs no pin (every
+        # moment is covered by some round's window: a pin would re-read history for ever)
+        unsettled = [r.created_at for r in journal if r.status == TradeStatus.UNKNOWN.value]
         if unsettled:
             start = min(start, min(unsettled) - overlap)
         return start
