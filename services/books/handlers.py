@@ -46,7 +46,7 @@ async def journal_batch(ctx: BooksContext, batch: Batch) -> None:
         await asyncio.to_thread(store.journal, ctx.books.engine, rows)
     except Exception as exc:  # the database is down or refused: keep everything pending
         await _db_failed(ctx, batch, exc)
-        return
+        raise RetryLater(f"books database: {describe(exc)}") from None  # never acked for it
     if ctx.db_down_since is not None:
         log.info("books database %s is back after %.0fs: journaling", mask(ctx.books.engine.url),
                  time.monotonic() - ctx.db_down_since)
