@@ -45,7 +45,8 @@ from shared.settings import ReconcileSettings
 from shared.state import cred_status_key
 
 log = logging.getLogger("piggy.books.reconcile")
-STATUS_PREFIX = "piggy:credstatus:"
+VAULT_PREFIX = "piggy:vault:"
+VAULT_INDEX = "piggy:vaultindex"  # shared.vault.INDEX (the vault's entries, without a SCAN)
 
 
 @dataclass
@@ -64,17 +65,25 @@ class RoundResult:
 
 
 async def validated_accounts(redis: aredis.Redis) -> list[tuple[str, str]]:
-    """(user, exchange) of every key the credentials service validated."""
+    """(user, exchange) of every vault entry whose key the credentials service validated.
+    The entries are listed by the vault's index set (a service's Redis user may not SCAN);
+    a vault written before the index existed is listed by a SCAN."""
+    refs = [_text(r) for r in await redis.smembers(VAULT_INDEX)]
+    if not refs and not await redis.exists(VAULT_INDEX):
+        refs = [_text(r) async for r in redis.scan_iter(match=VAULT_PREFIX + "*", count=500)]
     found: list[tuple[str, str]] = []
-    async for key in redis.scan_iter(match=STATUS_PREFIX + "*", count=500):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        user, sep, exchange = name[len(STATUS_PREFIX):].rpartition(":")
-        if not sep or exchange not in EXCHANGES:
+    for ref in refs:
+        user, sep, exchange = ref[len(VAULT_PREFIX):].rpartition(":")
+        if not ref.startswith(VAULT_PREFIX) or not sep or exchange not in EXCHANGES:
             continue
         status = as_str_map(await redis.hgetall(cred_status_key(user, exchange)))
         if status.get("status") == "validated" or status.get("validated") == "1":
             found.append((user, exchange))
-    return sorted(found)
+    return sorted(set(found))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Reconciler:
