@@ -266,7 +266,9 @@ def positions_section() -> None:
     series = views.value_series(result.data)
     if series:
         st.caption("Holdings value against money put in, over time")
-        st.line_chart(pd.DataFrame(series).groupby("time").last().ffill())
+        frame = pd.DataFrame(series)
+        frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+        st.line_chart(frame.groupby("time").last().ffill())
 
 
 @st.fragment(run_every=settings().dashboard_refresh_s)

@@ -176,7 +176,7 @@ def value_series(report: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     out = []
     for point in (report or {}).get("history") or []:
         where = f"({point.get('mode')} {point.get('quote')})"
-        out.append({"time": str(point.get("time", ""))[:19].replace("T", " "),
+        out.append({"time": str(point.get("time", "")),
                     f"Holdings value {where}": float(_dec(point.get("value")) or 0),
                     f"Money put in {where}": float(_dec(point.get("invested")) or 0)})
     return out

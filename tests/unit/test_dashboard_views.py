@@ -95,7 +95,8 @@ def test_value_series_has_a_value_and_a_money_in_column_per_mode() -> None:
          "value": "100", "invested": "101"},
         {"time": "2026-12-02T09:00:00+00:00", "mode": "PAPER", "quote": "USDT",
          "value": "90", "invested": "101"}]})
-    assert series[1] == {"time": "2026-12-02 09:00:00", "Holdings value (PAPER USDT)": 90.0,
+    assert series[1] == {"time": "2026-12-02T09:00:00+00:00",
+                         "Holdings value (PAPER USDT)": 90.0,
                          "Money put in (PAPER USDT)": 101.0}
 
 
