@@ -22,7 +22,7 @@ import redis.asyncio as aredis
 from bench.harness import LiveStack, pending_count, stream_bodies, trade_lines, wait_healthy
 from piggy.stack import Child
 from services.executor.routing import client_order_id
-from shared import streams
+from shared import redis_conn, streams
 from shared.bus import Bus
 from shared.events import OrderIntent
 from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS, adapter
@@ -137,7 +137,7 @@ async def drive(live: LiveStack, *, user: str, api_key: str, n: int, kills: int,
     began = time.monotonic()
     bus = Bus(live.redis_url, "chaos")
     await bus.broker.connect()
-    watch = aredis.from_url(live.redis_url, decode_responses=True)
+    watch = redis_conn.async_client(live.redis_url, decode_responses=True)
     try:
         publisher = asyncio.create_task(_publish(bus, user, n, seconds, report, amount))
         killer = asyncio.create_task(_kill_loop(live, watch, kills, seconds, rng, report,
@@ -162,7 +162,7 @@ async def _publish(bus: Bus, user: str, n: int, seconds: float, report: ChaosRep
         report.intents.append(intent.intent_id)
         for attempt in range(200):  # Redis may be restarting: the same intent again
             try:
-                await bus.publish(intent, streams.INTENTS)
+                await bus.publish_durable(intent, streams.INTENTS)
                 break
             except Exception:  # any failure while Redis restarts: retry
                 report.publish_retries += 1

@@ -21,7 +21,7 @@ from redis.client import NEVER_DECODE
 
 from piggy.stack import Child, Ports, Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
-from shared import streams
+from shared import redis_conn, streams
 from shared.bus import decode_entry
 from shared.exchanges import DEFAULT_EXCHANGE, TEST_SYMBOLS
 
@@ -195,7 +195,7 @@ async def pending_count(redis: aredis.Redis, stream: str, group: str) -> int:
 
 
 async def trade_lines(redis_url: str) -> list[dict[str, Any]]:
-    r = aredis.from_url(redis_url)
+    r = redis_conn.async_client(redis_url)
     try:
         return [b for b in await stream_bodies(r, streams.TRADES) if b.get("type") == "TradeLogged"]
     finally:

@@ -26,7 +26,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bench.harness import LiveStack
-from shared import state, streams
+from shared import redis_conn, state, streams
 from shared.bus import Bus, decode_entry
 from shared.events import OrderIntent
 
@@ -47,8 +47,8 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
 
 async def redis_floor(redis_url: str, n: int, tick: Tick) -> dict[str, float]:
     """XADD on one connection, XREADGROUP BLOCK on another, one message in flight."""
-    pub = aredis.from_url(redis_url)
-    sub = aredis.from_url(redis_url)
+    pub = redis_conn.async_client(redis_url)
+    sub = redis_conn.async_client(redis_url)
     stream, group = "bench:floor", "bench"
     await pub.delete(stream)
     await pub.xgroup_create(stream, group, id="$", mkstream=True)
@@ -73,7 +73,7 @@ async def redis_floor(redis_url: str, n: int, tick: Tick) -> dict[str, float]:
 
 async def live_latency(live: LiveStack, user: str, n: int, tick: Tick) -> dict[str, Any]:
     bus = Bus(live.redis_url, "bench")
-    watch = aredis.from_url(live.redis_url)
+    watch = redis_conn.async_client(live.redis_url)
     await bus.broker.connect()
     samples: list[float] = []
     failures: list[str] = []

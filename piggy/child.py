@@ -18,23 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import redis
 
 from piggy.supervision import RestartTracker
+from shared import redis_conn
 
 Probe = Callable[["Child"], tuple[bool, str]]
 
 
 def shown(url: str) -> str:
-    """``url`` as it may be printed: a password in it (the operator's Redis login) → ``***``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    """``url`` as it may be printed: a password in it (the operator's Redis login, a Sentinel
+    URL's ``sentinel_password``) → ``***``."""
+    return redis_conn.redact(url)
 
 
 def http_probe(child: Child) -> tuple[bool, str]:

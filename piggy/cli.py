@@ -15,8 +15,22 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import books, checks, client, keys, ops, output, positions, reconcile, strategy, tokens
+from piggy import (
+    books,
+    buy,
+    checks,
+    client,
+    keys,
+    ops,
+    output,
+    positions,
+    reconcile,
+    redis_cli,
+    strategy,
+    tokens,
+)
 from piggy import config as config_cli
+from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
 from shared import redis_acl, tradelog
@@ -25,7 +39,6 @@ from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import (
     ApiSettings,
-    ExchangeSettings,
     HomeSettings,
     RedisSettings,
     StackSettings,
@@ -41,6 +54,7 @@ app.add_typer(books.app, name="books")
 app.command("positions")(positions.positions)
 app.command("pnl")(positions.pnl)
 app.command("reconcile")(reconcile.reconcile)
+app.add_typer(redis_cli.app, name="redis")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
 T = TypeVar("T")
@@ -67,6 +81,7 @@ def _root(
                                       "~/.config/cryptopiggy/piggy.toml, <state folder>/piggy.toml)"),
 ) -> None:
     """CryptoPiggy operator CLI. Settings: environment > piggy.toml > defaults (`piggy config show`)."""
+    output.json_mode(False)  # a --json command sets it for itself
 
 
 def _usd(text: str) -> Decimal:
@@ -82,7 +97,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        fail(f"Redis unreachable at {_redis_url()} ({type(exc).__name__}). "
+        fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}). "
              "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
 
 
@@ -115,12 +130,14 @@ EXCHANGE_OPTION = typer.Option(DEFAULT_EXCHANGE, "--exchange", callback=_exchang
                                help=f"one of {', '.join(EXCHANGES)}")
 
 
-def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None:
+def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE, ha: bool = False) -> None:
     _stop_on_signals()
     config_cli.check_file()
     home = HomeSettings().home
     redis_settings = RedisSettings()
     env_url = redis_settings.redis_url if "redis_url" in redis_settings.model_fields_set else None
+    if redis_settings.redis_sentinels:  # an existing Sentinel setup: its URL, without our login
+        env_url = redis_settings.model_copy(update={"redis_password": None}).url()
     api = ApiSettings(home=home.resolve())
     stack_settings = StackSettings()
     console = output.out()
@@ -128,7 +145,8 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE) -> None
                   settings=stack_settings, say=lambda m: console.print(m, highlight=False),
                   acl=redis_settings.redis_acl,
                   acl_passwords=redis_acl.configured_passwords(os.environ),
-                  redis_admin_url=redis_settings.url() if env_url else None)
+                  redis_admin_url=redis_settings.url() if env_url else None,
+                  ha=HaPorts.from_redis_port(stack_settings.redis_port) if ha else None)
     console.print(f"[bold]CryptoPiggy[/] starting on loopback (paper mode unless ALLOW_LIVE=1); "
                   f"state in {home.resolve()}")
     try:
@@ -184,9 +202,11 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
 
 
 @app.command()
-def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0")) -> None:
+def up(once: bool = typer.Option(False, "--once", help="start, check health, stop, exit 0"),
+       ha: bool = typer.Option(False, "--ha", help="Redis as a primary, a replica and three "
+                               "sentinels (failover: `piggy redis failover`)")) -> None:
     """Start Redis, the sandbox exchange and every service on loopback, supervised."""
-    _run_stack(once, demo=False)
+    _run_stack(once, demo=False, ha=ha)
 
 
 @app.command()
@@ -213,46 +233,31 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              as_json: bool = JsonOpt) -> None:
     """Publish a test-buy intent and wait for its outcome.
 
-    Before anything is sent the API is asked for the exchange's smallest accepted amount; when
-    the amount is below it, that minimum is shown and only bought with --accept-minimum (or a
-    yes at the prompt)."""
+    Before anything is sent the API is asked for the exchange's smallest accepted amount: an
+    unknown symbol is refused (exit 3) with the API's close matches; when the amount is below the
+    minimum, that minimum (what the buy spends at most, fee included) is shown and only bought
+    with --accept-minimum (or a yes at the prompt). With --json, stdout is one JSON document."""
+    output.json_mode(as_json)
     amount = _usd(usd)
     symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
-    amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
+    amount, offer = buy.at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
-        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, output.out()))
+        raise typer.Exit(buy.live(user, symbol, amount, exchange, offer))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                      exchange=exchange, timeout_s=timeout))
-    if as_json:
-        output.emit_json({"intent": intent.model_dump(mode="json"),
-                          "outcome": line.model_dump(mode="json") if line else None})
-    else:
-        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
     if line is None:
         fail(f"no outcome for intent {intent.intent_id} within {timeout:g}s: is the executor "
-             "running? (`piggy trades` shows it once it lands)")
-    if not as_json:
+             "running? (`piggy trades` shows it once it lands)",
+             data={"intent": intent.model_dump(mode="json"), "outcome": None, "minimum": offer})
+    code = REFUSED if line.status == "rejected" else 0
+    if as_json:
+        output.emit_json({"ok": code == 0, "exitCode": code,
+                          "intent": intent.model_dump(mode="json"),
+                          "outcome": line.model_dump(mode="json"), "minimum": offer})
+    else:
+        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
         _print_trade(line)
-    raise typer.Exit(REFUSED if line.status == "rejected" else 0)
-
-
-def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: bool) -> Decimal:
-    console = output.out()
-    quote = client.ask("GET", "/api/minimum", params={
-        "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")})
-    if not isinstance(quote, dict):  # no API (or no token): the executor still checks
-        output.err().print("[yellow]could not ask the API for the exchange's minimum; "
-                           "sending as is[/]")
-        return amount
-    if quote.get("enough"):
-        return amount
-    smallest = Decimal(str(quote["minimumUsd"]))
-    console.print(f"[yellow]{quote['reason']}[/]\nthe smallest amount {exchange} accepts for "
-                  f"{quote['symbol']} now: ${smallest}")
-    if accept or (console.is_terminal and typer.confirm(f"buy ${smallest} instead?")):
-        return smallest
-    console.print(f"nothing sent; run again with --usd {smallest} or --accept-minimum")
-    raise typer.Exit(REFUSED)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -262,6 +267,7 @@ def trades(user: str | None = typer.Option(None, "--user", callback=checks.user)
                                              help="the next page: the cursor the last one printed"),
            as_json: bool = JsonOpt) -> None:
     """Print the trade history from the books, newest first (tab-separated when piped)."""
+    output.json_mode(as_json)
     page = books.trades_page(user, limit, before)
     lines = page.lines
     if as_json:
@@ -318,8 +324,9 @@ def _print_status(body: dict[str, object], as_json: bool = False) -> None:
         return
     console = output.out()
     armed = body.get("armed")
-    console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
-                  + f"  {body.get('message', '')}")
+    where = f" on {body['exchange']}" if body.get("exchange") else ""
+    console.print((f"[bold white on red] LIVE ARMED{where} [/]" if armed
+                   else f"[cyan]not armed{where}[/]") + f"  {body.get('message', '')}")
     gates = body.get("gates")
     for gate in gates if isinstance(gates, list) else []:
         mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
@@ -332,7 +339,9 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
              as_json: bool = JsonOpt) -> None:
-    """Arm live trading for a user: only when every other gate is open (exit 3 when not)."""
+    """Arm live trading for a user on EXCHANGE (only there): only when every other gate is open
+    (exit 3 when not)."""
+    output.json_mode(as_json)
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})
     _print_status(body, as_json)
@@ -341,15 +350,22 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
 
 @live_app.command("disarm")
 def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user),
+                exchange: str | None = typer.Option(
+                    None, "--exchange", help="disarm only there (default: every exchange)"),
                 as_json: bool = JsonOpt) -> None:
-    """Disarm live trading for a user (always works)."""
-    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}), as_json)
+    """Disarm live trading for a user, on one exchange or on all (always works)."""
+    output.json_mode(as_json)
+    body: dict[str, object] = {"userId": user}
+    if exchange is not None:
+        body["exchange"] = _exchange(exchange)
+    _print_status(client.call("POST", "/api/live/disarm", json=body), as_json)
 
 
 @live_app.command("status")
 def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
                 exchange: str = EXCHANGE_OPTION, as_json: bool = JsonOpt) -> None:
-    """Every gate, open or closed, with its reason."""
+    """Every gate on EXCHANGE, open or closed, with its reason (arming is per exchange)."""
+    output.json_mode(as_json)
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}), as_json)
 
 
@@ -364,9 +380,10 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
     The secret goes from the sandbox straight into the vault; it is never printed."""
     from sandbox.admin import SandboxAdmin
 
-    url = ExchangeSettings().base_url(exchange)
+    url = client.exchange_url(exchange)
     if not url:
-        fail(f"PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}")
+        fail(f"no sandbox for {exchange}: start the stack (`piggy up`, which serves every "
+             f"exchange's sandbox) or set PIGGY_{exchange.upper()}_URL")
     quote = TEST_SYMBOLS[exchange].split("/")[1]
     try:
         key = SandboxAdmin(url).create_key(balances={quote: str(_usd(usdt))}, can_trade=can_trade)
@@ -381,7 +398,8 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
 
 @app.command("sandbox")
 def sandbox(port: int = typer.Option(18000), seed: int = typer.Option(1)) -> None:
-    """Run the sandbox exchange (Binance.US-compatible) on 127.0.0.1:PORT."""
+    """Run the sandbox exchange on 127.0.0.1:PORT: binanceus at /, binance, kraken and coinbase
+    under /<exchange>, each speaking that exchange's own API (docs/sandbox.md)."""
     import runpy
     import sys
 
@@ -405,6 +423,8 @@ def main() -> None:
 
 def _die(message: str, code: int) -> None:
     output.error(message)  # outside typer's run: its Exit would not be caught here
+    if output.is_json():
+        output.emit_json({"ok": False, "error": message, "exitCode": code})
     sys.exit(code)
 
 

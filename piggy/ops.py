@@ -25,7 +25,7 @@ async def test_buy(redis_url: str, *, user_id: str, symbol: str, usd: Decimal, e
         fields = {"intent_id": intent_id} if intent_id else {}
         intent = OrderIntent(user_id=user_id, symbol=symbol, amount_usd=usd, exchange=exchange,
                              side=side, source=source, **fields)
-        await bus.publish(intent, streams.INTENTS)
+        await bus.publish_durable(intent, streams.INTENTS)
         return intent, await wait_outcome(bus, intent.intent_id, timeout_s)
     finally:
         await bus.broker.stop()

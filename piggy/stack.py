@@ -21,20 +21,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from pydantic import SecretStr
 
-from piggy import ops
+from piggy import child_env, ops, stackfile
 from piggy import ports as portcheck
 from piggy.child import Child, http_probe, redis_probe, shown
 from piggy.embedded_redis import find_redis_server
+from piggy.ha_redis import HaPorts, HaRedis
+from piggy.ha_stack import forget_ha, start_ha, stop_ha
 from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
-from shared import redis_acl, streams
+from shared import redis_acl, redis_conn, streams
 from shared.books.settings import BooksSettings
 from shared.events import ServiceRestarted
 from shared.files import write_private
-from shared.settings import ApiSettings, StackSettings, with_credentials
+from shared.settings import ApiSettings, StackSettings, VaultSettings, with_credentials
 
 __all__ = ["Child", "ChildSpec", "Ports", "Stack", "StackError"]
 
@@ -106,10 +109,13 @@ class Stack:
     redis_child: Child | None = None
     without: frozenset[str] = frozenset()  # children not to start (tests, partial stacks)
     # One Redis ACL user per service (shared/redis_acl.py). ``acl_passwords`` may name any of
-    # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run.
+    # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run. `piggy up`
+    # turns it on unless PIGGY_REDIS_ACL=0.
     acl: bool = False
     acl_passwords: dict[str, str] = field(default_factory=dict, repr=False)
     redis_admin_url: str | None = field(default=None, repr=False)
+    ha: HaPorts | None = None  # `piggy up --ha`: primary, replica, 3 sentinels (piggy/ha_redis.py)
+    ha_redis: HaRedis | None = None
 
     @property
     def logs(self) -> Path:
@@ -133,7 +139,8 @@ class Stack:
 
     @property
     def supervised(self) -> list[Child]:
-        return ([self.redis_child] if self.redis_child is not None else []) + self.children
+        ha = (self.ha_redis.children or []) if self.ha_redis is not None else []
+        return ([self.redis_child] if self.redis_child is not None else []) + ha + self.children
 
     def _settings(self) -> StackSettings:
         if self.settings is None:
@@ -152,6 +159,9 @@ class Stack:
         began = time.monotonic()
         self.home = self.home.resolve()
         self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.acl:
+            self.say("WARNING: Redis ACLs are off (PIGGY_REDIS_ACL=0): every service shares one "
+                     "Redis login and may read and write every key, the vault included")
         if self.acl:  # every password known before any child's environment is made
             generated = not self.acl_passwords.get(redis_acl.OPERATOR)
             self._acl_users()
@@ -159,7 +169,10 @@ class Stack:
                 self._save_operator_password()
         self.children = self._plan()
         self.check_ports()
-        if self.redis_url is None:
+        if self.redis_url is None and self.ha is not None:
+            self.redis_url = start_ha(self, self.ha, began + timeout)
+        elif self.redis_url is None:
+            forget_ha(self.home)  # the CLI finds this Redis, not the sentinels of an earlier --ha
             self.redis_child = self._redis_child()
             self.redis_url = self.redis_child.health_url
             if self.acl:  # probed as the operator: the default user is off
@@ -174,19 +187,76 @@ class Stack:
             self.say(f"redis       using PIGGY_REDIS_URL {shown(self.redis_url)}")
             if self.acl:
                 self._lock_down_redis()
+        self._index_vault()
+        secrets_of = self._secrets()
         for child in self.children:
-            child.env = self.env() | child.env
+            child.env = child_env.child_env(child.name, self.env() | child.env,
+                                            secrets_of(child.name))
             child.start()
             assert child.proc is not None
             self.say(f"{child.name:<11} started (pid {child.proc.pid}); log {child.log_path}")
         self._wait_healthy(self.children, began + timeout)
+        stackfile.write(self.home, self.info())
         return time.monotonic() - began
+
+    def _index_vault(self) -> None:
+        """Vault entries saved before the vault kept its index set are added to it (as the
+        operator: the services may not SCAN)."""
+        from shared.vault import INDEX
+
+        with redis.Redis.from_url(self.redis_admin_url or self.operator_url()) as client:
+            refs = list(client.scan_iter(match="piggy:vault:*", count=500, _type="HASH"))
+            if refs:
+                client.sadd(INDEX, *refs)
+
+    def info(self) -> stackfile.StackInfo:
+        """What a CLI in another shell needs to find this stack (no secret)."""
+        urls = {k: v for k, v in self.env().items()
+                if k.startswith("PIGGY_") and k.endswith("_URL") and k != "PIGGY_REDIS_URL"}
+        return stackfile.StackInfo(
+            api_url=self.api_url, dashboard_url=self.dashboard_url,
+            redis_url=without_credentials(self.redis_url or ""),
+            redis_user=redis_acl.OPERATOR if self.acl else None, exchange_urls=urls,
+            pid=os.getpid())
+
+    def direct_route(self) -> bool:
+        return self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
+
+    def _secrets(self) -> Callable[[str], dict[str, str]]:
+        """Each child's own secrets: its Redis login; the vault master key for the processes
+        that decrypt (loaded or created here, so no other child needs the key file); the
+        operator's API token (when set) for the gateway, which checks it."""
+        direct = self.direct_route()
+        key = self._master_key() if any(child_env.decrypts(c.name, direct)
+                                        for c in self.children) else None
+        token = self.env().get(child_env.API_TOKEN) or os.environ.get(child_env.API_TOKEN)
+
+        def of(name: str) -> dict[str, str]:
+            own = self.redis_env(name) if name in redis_acl.SERVICES else {}
+            if not self.acl and name in redis_acl.SERVICES:
+                own = {k: v for k in child_env.REDIS_LOGIN if (v := os.environ.get(k))}
+            if key is not None and child_env.decrypts(name, direct):
+                own[child_env.MASTER_KEY] = key
+            if token and name == "gateway":
+                own[child_env.API_TOKEN] = token
+            return own
+
+        return of
+
+    def _master_key(self) -> str:
+        import base64
+
+        from shared.vault import load_master_key
+
+        given = self.extra_env.get(child_env.MASTER_KEY)
+        settings = (VaultSettings(home=self.home, master_key=SecretStr(given)) if given
+                    else VaultSettings(home=self.home))
+        return base64.urlsafe_b64encode(load_master_key(settings)).decode()
 
     def _acl_users(self) -> list[redis_acl.AclUser]:
         names = (*redis_acl.SERVICES, redis_acl.OPERATOR)
         self.acl_passwords = {n: self.acl_passwords.get(n) or secrets.token_urlsafe(24) for n in names}
-        direct = self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
-        return redis_acl.users(self.acl_passwords, direct_route=direct)
+        return redis_acl.users(self.acl_passwords, direct_route=self.direct_route())
 
     def _write_acl_file(self) -> Path:
         """For a Redis this stack starts: its users in an ACL file (password hashes only; the
@@ -200,7 +270,7 @@ class Stack:
         """An external Redis: create the service users (its default user is the operator's
         to lock)."""
         users = self._acl_users()
-        client = redis.Redis.from_url(self.redis_admin_url or self.redis_url or "")
+        client = redis_conn.sync_client(self.redis_admin_url or self.redis_url or "")
         try:
             redis_acl.apply(client, users, default_off=False)
         finally:
@@ -210,8 +280,7 @@ class Stack:
     def _save_operator_password(self) -> None:
         path = self.home / "redis-operator-password"
         write_private(path, self.acl_passwords[redis_acl.OPERATOR])
-        self.say(f"redis       operator password (for the CLI) in {path}: "
-                 "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
+        self.say(f"redis       operator password (for the CLI, which reads it there) in {path}")
 
     def operator_url(self) -> str:
         """The Redis URL with the operator's credentials (in memory only; never print it)."""
@@ -229,7 +298,9 @@ class Stack:
     def wanted_ports(self) -> list[tuple[str, int, str]]:
         """(part, port, setting) for everything this stack will bind."""
         wanted = []
-        if self.redis_url is None:
+        if self.redis_url is None and self.ha is not None:
+            wanted += [(name, port, "PIGGY_REDIS_PORT") for name, port in self.ha.all()]
+        elif self.redis_url is None:
             wanted.append(("redis", self.ports.redis, "PIGGY_REDIS_PORT"))
         for child in self.children:
             spec = next(s for s in CHILDREN if s.name == child.name)
@@ -249,7 +320,7 @@ class Stack:
     @staticmethod
     def check_redis(url: str) -> None:
         try:
-            with redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0) as r:
+            with redis_conn.sync_client(url, socket_timeout=2.0, socket_connect_timeout=2.0) as r:
                 r.ping()
         except ValueError as exc:
             raise StackError(f"PIGGY_REDIS_URL {shown(url)!r} is not a Redis URL ({exc})") from exc
@@ -261,7 +332,8 @@ class Stack:
         env = dict(os.environ)
         for inherited in ("PIGGY_REDIS_USERNAME", "PIGGY_REDIS_PASSWORD"):
             env.pop(inherited, None)  # each child gets its own user (or none), never the operator's
-        env.update({"PIGGY_REDIS_URL": self.redis_url or "", "PIGGY_HOME": str(self.home),
+        url = without_credentials(self.redis_url or "") if self.acl else self.redis_url or ""
+        env.update({"PIGGY_REDIS_URL": url, "PIGGY_HOME": str(self.home),
                     "PIGGY_API_PORT": str(self.ports.api), "PYTHONUNBUFFERED": "1"})
         if self.sandbox:  # the sandbox serves every exchange, each under /<name>
             env.update(sandbox_urls(self.sandbox_url))
@@ -297,9 +369,7 @@ class Stack:
                 self.say("dashboard   skipped: streamlit is not installed (pip install -e .)")
                 continue
             port = getattr(self.ports, spec.port)
-            env = {"PIGGY_HEALTH_PORT": str(port)}
-            if spec.name in redis_acl.SERVICES:
-                env |= self.redis_env(spec.name)
+            env = {"PIGGY_HEALTH_PORT": str(port)}  # its secrets are added at start (_secrets)
             argv = [py, "-m", spec.module]
             if spec.name == "sandbox":
                 argv += ["--port", str(port), "--seed", self.env().get("PIGGY_SANDBOX_SEED", "1")]
@@ -420,6 +490,15 @@ class Stack:
         if self.redis_child is not None and self.redis_child.proc is not None:
             self.redis_child.stop(STOP_TIMEOUT_S)
             self.say("redis       stopped")
+        stackfile.remove(self.home, os.getpid())
+        if self.ha_redis is not None:
+            stop_ha(self)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a user or password (what a child or the stack file may hold)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def sandbox_urls(root: str) -> dict[str, str]:

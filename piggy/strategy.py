@@ -13,21 +13,22 @@ from typing import Annotated, Any
 import redis.asyncio as aredis
 import typer
 
-from piggy import output
+from piggy import client, output
 from piggy.client import redis_url
 from services.strategy import backtest as bt
 from services.strategy.config import ConfigError, load
 from services.strategy.store import StrategyStore
+from shared import redis_conn
 
 app = typer.Typer(help="Strategies: list, start, stop, status, backtest.", no_args_is_help=True)
 
 
 async def _with_store(fn: Any) -> Any:
-    redis = aredis.from_url(redis_url(), decode_responses=True)
+    redis = redis_conn.async_client(redis_url(), decode_responses=True)
     try:
         return await fn(StrategyStore(redis))
     except (aredis.RedisError, OSError) as exc:
-        output.fail(f"Redis unreachable at {redis_url()} ({type(exc).__name__}); "
+        output.fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}); "
                     "is `piggy up` running, and is PIGGY_REDIS_URL right?")
     finally:
         await redis.aclose()
@@ -51,6 +52,7 @@ def _as_json(rows: list[tuple[str, dict[str, Any], dict[str, str], str]]) -> Non
 @app.command("list")
 def list_(as_json: bool = JsonOpt) -> None:
     """Every strategy a runner has registered, with its status."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     if as_json:
         _as_json(rows)
@@ -70,6 +72,7 @@ def list_(as_json: bool = JsonOpt) -> None:
 def status(name: str = typer.Argument(None, help="one strategy; default: all"),
            as_json: bool = JsonOpt) -> None:
     """Status, spending, next due time and the last error of each strategy."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     rows = [r for r in rows if name is None or r[0] == name]
     if name is not None and not rows:

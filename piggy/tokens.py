@@ -13,8 +13,7 @@ from rich.console import Console
 
 from piggy import checks, client
 from piggy.output import REFUSED
-from shared import tokens
-from shared.settings import RedisSettings
+from shared import redis_conn, tokens
 
 app = typer.Typer(help="Per-user API tokens: each acts only for its own user id.",
                   no_args_is_help=True)
@@ -22,10 +21,10 @@ T = TypeVar("T")
 
 
 def _with_redis(job: Callable[[aredis.Redis], Awaitable[T]]) -> T:
-    url = RedisSettings().url()
+    url = client.redis_url()
 
     async def run() -> T:
-        redis = aredis.from_url(url, decode_responses=True)
+        redis = redis_conn.async_client(url, decode_responses=True)
         try:
             return await job(redis)
         finally:

@@ -102,6 +102,17 @@ class _AdminCalls:
     def clear_faults(self) -> Any:
         return self._call("DELETE", "/admin/faults")
 
+    def set_rate_limits(self, *, enabled: bool = True, ban_after: int | None = None,
+                        ban_s: float | None = None,
+                        limits: Mapping[str, float] | None = None) -> Any:
+        """The venue's real limits per key and IP on (or off); counts start again."""
+        return self._call("POST", "/admin/rate-limits", {"enabled": enabled, **_some(
+            ban_after=ban_after, ban_s=ban_s, limits=dict(limits) if limits else None)})
+
+    def rate_limits(self) -> Any:
+        """Peaks per limit, refusals, bans, accepted order times (``sandbox.ratelimits``)."""
+        return self._call("GET", "/admin/rate-limits")
+
     def set_price(self, symbol: str, price: Amount | None) -> Any:
         """Pin ``symbol`` (the venue's market id: ``"BTCUSDT"``, ``"XXBTZUSD"``, ``"BTC-USD"``)
         at ``price``; ``None`` unpins."""

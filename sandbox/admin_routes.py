@@ -20,6 +20,9 @@ GET    /admin/rejections          every order request refused, with its code and
 POST   /admin/faults              see ``sandbox.faults`` -> {id, ...}
 GET    /admin/faults              the rules and how often each fired
 DELETE /admin/faults[/{id}]       remove every rule, or one
+POST   /admin/rate-limits         {enabled?, ban_after?, ban_s?, limits?: {name: amount}}: the
+                                  venue's real limits per key/IP on (``sandbox.ratelimits``)
+GET    /admin/rate-limits         their peaks, refusals, bans and accepted order times
 POST   /admin/price               {symbol, price} pins a price; {symbol, price: null} unpins
 GET    /admin/price               every current price
 POST   /admin/reset               {seed?}: back to a fresh sandbox
@@ -207,6 +210,21 @@ async def add_fault(request: web.Request) -> web.Response:
     except (ValueError, TypeError) as exc:
         raise AdminError(str(exc)) from None
     return web.json_response(rule.to_dict(), status=201)
+
+
+@routes.post("/admin/rate-limits")
+async def set_rate_limits(request: web.Request) -> web.Response:
+    st, body = state_of(request), await _json(request)
+    try:
+        st.limits.configure(body)
+    except (TypeError, ValueError) as exc:
+        raise AdminError(str(exc)) from None
+    return web.json_response(st.limits.stats())
+
+
+@routes.get("/admin/rate-limits")
+async def rate_limits(request: web.Request) -> web.Response:
+    return web.json_response(state_of(request).limits.stats())
 
 
 @routes.get("/admin/faults")

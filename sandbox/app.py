@@ -145,6 +145,22 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 @web.middleware
+async def enforce_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The venue's real rate limits per key and per IP, when switched on (``ratelimits``)."""
+    st = request[STATE_KEY]
+    if _is_admin(request) or not st.limits.enabled:
+        return await handler(request)
+    refusal = st.limits.check(request.method, venue_path(request), request.query,
+                              request.headers, request.remote or "")
+    if refusal is None:
+        return await handler(request)
+    status = refusal.status if st.limits.dialect == "binance" else st.venue.fault_status.get(
+        "rate_limit", 429)
+    return _dialect(request).too_many(status, refusal.code, refusal.message,
+                                      refusal.retry_after_s)
+
+
+@web.middleware
 async def log_wire(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Log each request as it arrived (raw query and body) and the answer's status."""
     body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
@@ -167,7 +183,8 @@ def build_app(states: SandboxState | Mapping[str, SandboxState], *,
     """The app for one ``SandboxState`` (binanceus, at the root) or one state per venue."""
     if isinstance(states, SandboxState):
         states = {states.name: states}
-    middlewares: list[Middleware] = [resolve_venue, admin_guard, inject_faults, wire_errors]
+    middlewares: list[Middleware] = [resolve_venue, admin_guard, enforce_limits, inject_faults,
+                                     wire_errors]
     if log_requests:
         middlewares.insert(1, log_wire)
     app = web.Application(middlewares=middlewares)

@@ -9,6 +9,7 @@ from sandbox.auth import ApiKey, KeyStore
 from sandbox.faults import FaultInjector
 from sandbox.market import Fixture, PriceFeed
 from sandbox.matching import Engine
+from sandbox.ratelimits import RateLimiter, dialect_of
 from sandbox.venue import Venue
 
 
@@ -33,7 +34,8 @@ class SandboxState:
         return self.venue.name
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget keys, accounts, orders, faults and pinned prices; restart the walk."""
+        """Forget keys, accounts, orders, faults, rate limits (off again) and pinned prices;
+        restart the walk."""
         if seed is not None:
             self.seed = seed
         self.feed = PriceFeed(self.fixture, self.seed)
@@ -41,6 +43,7 @@ class SandboxState:
                              fee_in_quote=self.venue.fee_in_quote)
         self.keys = KeyStore(self.venue.key_re)
         self.faults = FaultInjector(self.seed, self.venue.fault_status)
+        self.limits = RateLimiter(dialect_of(self.name), lambda: self.clock() / 1000)
 
     def create_key(self, balances: dict[str, Decimal], *, can_trade: bool = True,
                    can_withdraw: bool = False, api_key: str | None = None,

@@ -11,6 +11,7 @@ counting as a failure: it is claimed again past ``max_deliveries``.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -20,22 +21,25 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aredis
 from faststream import AckPolicy
 from faststream.exceptions import AckMessage
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from shared import streams
+from shared import redis_conn, streams
 from shared.events import DeadLetter, adapter
 from shared.observe import BusObserver
 from shared.redis_text import as_opt_str
+
+if TYPE_CHECKING:
+    from shared.durable import Durability
 
 log = logging.getLogger("piggy.bus")
 
@@ -104,8 +108,13 @@ class Bus:
     """One broker and one Redis client per process, built at start-up and passed in."""
 
     def __init__(self, redis_url: str, service: str, instance_id: str = "",
-                 claim_idle_ms: int = 10_000) -> None:
+                 claim_idle_ms: int = 10_000, durability: Durability | None = None) -> None:
+        from shared.durable import Durability
+
         self.service = service
+        # How many replicas the durable writes wait for: 1 behind Sentinel, none on one Redis
+        # (``shared/durable.py``); ``RedisSettings.durability`` applies the settings.
+        self.durability = durability or Durability(1 if redis_conn.is_sentinel(redis_url) else 0)
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name(service, instance_id)
         self.observer = BusObserver(service, self.consumer)  # metrics + log context per event
@@ -114,12 +123,15 @@ class Bus:
         # Retrying is safe here: every write the services make is idempotent (SET NX, HSETNX,
         # guarded Lua) or re-delivered to idempotent consumers (XADD). Both clients: the
         # broker's (publish, requests, reads) and the one the handlers use.
-        self.broker = RedisBroker(redis_url, log_level=logging.DEBUG,
-                                  graceful_timeout=GRACEFUL_TIMEOUT_S,
-                                  retry_on_error=[aredis.ConnectionError], retry=_retry(),
-                                  middlewares=self.observer.middlewares,
-                                  logger=logging.getLogger("piggy.faststream"))  # our format
-        self.redis: aredis.Redis = aredis.from_url(
+        # Behind Sentinel both follow the current primary (``shared/redis_conn.py``): a
+        # connection to a dead or demoted primary fails, and the retry reconnects to the one
+        # the sentinels name.
+        self.broker = redis_conn.broker(redis_url, log_level=logging.DEBUG,
+                                        graceful_timeout=GRACEFUL_TIMEOUT_S,
+                                        retry_on_error=[aredis.ConnectionError], retry=_retry(),
+                                        middlewares=self.observer.middlewares,
+                                        logger=logging.getLogger("piggy.faststream"))
+        self.redis: aredis.Redis = redis_conn.async_client(
             redis_url, decode_responses=True, retry_on_error=[aredis.ConnectionError],
             retry=_retry())
         self._groups: set[tuple[str, str]] = set()
@@ -131,6 +143,29 @@ class Bus:
             maxlen=streams.maxlen(stream),
             correlation_id=getattr(event, "correlation_id", None),
         )
+
+    async def publish_durable(self, event: BaseModel, stream: str, attempts: int = 3) -> None:
+        """``publish`` for an entry a caller is told was accepted (an intent): XADD and, behind
+        Sentinel, WAIT for a replica in the same round trip (``shared/durable.py``). Not
+        acknowledged by a replica (a failover under way, a stale primary): the same entry is
+        added again (consumers dedupe by the event's id), then ``NotReplicated`` is raised —
+        the entry may still survive, so the caller looks it up before making a new one."""
+        if not self.durability.on:
+            await self.publish(event, stream)
+            return
+        from shared.durable import NotReplicated
+
+        for attempt in range(attempts):
+            try:
+                await self.durability.multi(
+                    self.redis, lambda pipe: pipe.xadd(stream, {"__data__": frame(event)},
+                                                       maxlen=streams.maxlen(stream)),
+                    write=f"{stream} entry", required=True)
+                return
+            except (NotReplicated, aredis.ConnectionError):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     def consume(
         self,

@@ -14,6 +14,12 @@ Lua script. Because the claim now comes before the pre-trade checks, a refusal b
 finishes the marker ``rejected`` with the refusal in it (``refused``), written in the same
 MULTI as the published refusal and the ack: a duplicate or a redelivery that finds it answers
 the same refusal without asking the exchange, and never places that order.
+
+Behind Sentinel the claim (and a take-over) waits for a replica before it is returned
+(``shared.durable``): an order is only sent when its marker survives a failover. A marker
+that is missing anyway (written on one Redis without replicas that was lost) is covered by
+``orderflow``: an order request that may have been handled before is looked up at the
+exchange first, marker or not.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from shared.bus import RetryLater
+from shared.durable import Durability, NotReplicated
 from shared.redis_text import as_str
 from shared.state import HEARTBEATS, KILL
 
@@ -90,8 +97,10 @@ def key(cid: str) -> str:
 
 class CidMarkers:
     def __init__(self, redis: aredis.Redis, instance_id: str, *, stale_after_s: float,
-                 clock: Callable[[], float] = time.time, owner_gone_after_s: float = 3.0) -> None:
+                 clock: Callable[[], float] = time.time, owner_gone_after_s: float = 3.0,
+                 durability: Durability | None = None) -> None:
         self._redis = redis
+        self.durability = durability or Durability()
         self._me = instance_id
         self._stale_after = stale_after_s
         self._owner_gone_after = owner_gone_after_s
@@ -107,11 +116,27 @@ class CidMarkers:
         return json.dumps(data)
 
     async def admit(self, cid: str, price_key: str) -> Admission:
-        """Kill switch, last price and claim in one round trip; halted claims nothing."""
+        """Kill switch, last price and claim in one round trip; halted claims nothing. Behind
+        Sentinel a claim no replica acknowledged is dropped again and raises ``NotReplicated``
+        (nothing is sent; the request is tried again)."""
         mine = self.value("placing")
-        reply = await self._redis.eval(_ADMIT, 4, KILL, price_key, key(cid), HEARTBEATS, mine,
-                                       TTL_S)
+        reply = await self._durable_eval(_ADMIT, (KILL, price_key, key(cid), HEARTBEATS),
+                                         (mine, TTL_S), cid, mine)
         return admission(reply, mine)
+
+    async def _durable_eval(self, script: str, keys: tuple[str, ...], args: tuple[Any, ...],
+                            cid: str, mine: str, before: str | None = None) -> Any:
+        """``script`` (a claim or take-over) made durable; if no replica has it, the marker
+        is put back as it was (``before``, or none) and ``NotReplicated`` raised."""
+        try:
+            return await self.durability.script(self._redis, script, keys, args,
+                                                write=f"marker {cid}", required=True)
+        except NotReplicated:
+            if before is None:
+                await self.release(cid, mine)  # never sent: the retry may claim it at once
+            else:
+                await self._redis.eval(_TAKE_OVER, 1, key(cid), mine, before, TTL_S)
+            raise
 
     async def release(self, cid: str, mine: str) -> None:
         """Drop this call's own ``placing`` marker (a failure before sending: retry at once)."""
@@ -127,12 +152,15 @@ class CidMarkers:
     async def take_over(self, cid: str, seen: Marker) -> str | None:
         """This call's placing value when it took the marker over, else None."""
         mine = self.value("placing")
-        done = await self._redis.eval(_TAKE_OVER, 1, key(cid), seen.raw, mine, TTL_S)
+        done = await self._durable_eval(_TAKE_OVER, (key(cid),), (seen.raw, mine, TTL_S), cid,
+                                        mine, before=seen.raw)
         return mine if done else None
 
     async def finish(self, cid: str, state: str, order_id: str = "",
                      refused: dict[str, str] | None = None) -> None:
-        await self._redis.set(key(cid), self.value(state, order_id, refused), ex=TTL_S)
+        value = self.value(state, order_id, refused)
+        await self.durability.multi(self._redis, lambda pipe: pipe.set(key(cid), value, ex=TTL_S),
+                                    write=f"marker {cid}")
 
 
 def admission(reply: list[Any], mine: str) -> Admission:

@@ -15,6 +15,12 @@ refusal in it, so a redelivery answers the same refusal and never places the ord
 ``decide`` returns the outcome with the marker write; the gateway writes both and the ack in
 one MULTI (``services.gateway.intake``); ``handle`` writes the marker itself.
 
+A marker can be missing for an order that was sent: its Redis primary died before a replica
+had it (one Redis without replicas, or ``PIGGY_REDIS_WAIT_REPLICAS=0``). So a request that
+may have been handled before (``maybe_sent``: a claimed redelivery, or an entry older than
+``MAYBE_SENT_AFTER_S``, which is what a failover's lost ack looks like: the entry is read again
+as new) is looked up at the exchange by client order id before it is placed, marker or not.
+
 Used by the gateway and by the executor's direct path; the exchange's own ways (its client
 order id format, buy by cost, lookup, errors) come from its adapter in ``shared.exchanges``.
 The client order id in ``OrderPlaced``/``OrderRejected`` is the one the exchange saw.
@@ -41,6 +47,19 @@ from shared.vault import VaultError
 
 log = logging.getLogger("piggy.gateway.orders")
 Outcome = OrderPlaced | OrderRejected
+# An order request read this long after it was written may have been handled before (a
+# failover lost its ack and marker): looked up first. Normally one is read within milliseconds;
+# a backlog older than this costs one lookup per request, never a duplicate.
+MAYBE_SENT_AFTER_S = 2.0
+
+
+def maybe_sent(entry_id: str, deliveries: int, now: float) -> bool:
+    """Whether the stream entry ``entry_id`` (``<ms>-<seq>``) may have been handled before: a
+    redelivery, or written more than ``MAYBE_SENT_AFTER_S`` before ``now`` (seconds)."""
+    if deliveries > 1:
+        return True
+    ms, _, _seq = entry_id.partition("-")
+    return not ms.isdigit() or now - int(ms) / 1000 > MAYBE_SENT_AFTER_S
 
 
 @dataclass
@@ -69,9 +88,14 @@ class Settled:
 
 
 class _Refused(Exception):
-    def __init__(self, category: RejectCategory, message: str, code: str = "") -> None:
+    """Refused before the order was sent; ``exchange_failed``: because the exchange failed
+    (market data), which counts as an exchange error, not as the product's own refusal."""
+
+    def __init__(self, category: RejectCategory, message: str, code: str = "", *,
+                 exchange_failed: bool = False) -> None:
         super().__init__(message)
         self.category, self.message, self.code = category, message, code
+        self.exchange_failed = exchange_failed
 
 
 @dataclass
@@ -92,17 +116,18 @@ async def handle(req: OrderRequested, deps: OrderDeps) -> Outcome:
     return settled.outcome
 
 
-async def decide(req: OrderRequested, deps: OrderDeps) -> Settled:
+async def decide(req: OrderRequested, deps: OrderDeps, *, maybe_sent: bool = False) -> Settled:
     """The outcome to publish and the marker to write with it; raises ``PlacementInFlight``
     (retry later) or on Redis errors. Nothing is written here after the order call: the caller
     writes the marker with the outcome (a crash in between leaves ``placing``: looked up)."""
     run = _Run()
     try:
-        return await _handle(req, deps, run)
+        return await _handle(req, deps, run, maybe_sent)
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
-        outcome = rejected(req, refused.category, refused.message, refused.code, run.market)
+        outcome = rejected(req, refused.category, refused.message, refused.code, run.market,
+                           sent=refused.exchange_failed)
         if not run.mine:  # not ours: a marker someone else finished (or none) stays as it is
             return Settled(outcome)
         return Settled(outcome, MarkerWrite(req.client_order_id, "rejected",
@@ -124,7 +149,8 @@ async def _release(deps: OrderDeps, cid: str, mine: str) -> None:
         log.warning("marker %s not released: %s", cid, type(exc).__name__)
 
 
-async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
+async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
+                  maybe_sent: bool = False) -> Settled:
     if not req.live:
         raise _Refused(RejectCategory.NOT_LIVE, "the request is not marked live by the executor; "
                        "refused without contacting the exchange", "not_live")
@@ -145,6 +171,15 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run) -> Settled:
     client = await _client(req, deps.pool)
     symbol = market["symbol"]
     sent_as = ex.client_order_id(cid)  # what the exchange sees: valid for that exchange
+    if seen is None and maybe_sent:  # claimed, but a lost marker looks the same: ask first
+        found = await deps.pool.read(req.exchange,
+                                     lambda: lookup_order(ex, client, symbol, sent_as))
+        if found is not None:
+            found = await ex.complete(client, symbol, found)
+            log.warning("order %s already at the exchange as %s with no marker (lost in a "
+                        "failover?); reporting it, not sending it again", sent_as, found["id"])
+            return Settled(placed(req, market, found, sent_as),
+                           MarkerWrite(cid, "done", str(found["id"])))
     if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
         try:
             found = await deps.pool.read(req.exchange, lambda: lookup_order(
@@ -207,7 +242,8 @@ def _unproven(req: OrderRequested, deps: OrderDeps, seen: Marker, market: dict[s
 
 def _refusal(outcome: OrderRejected) -> dict[str, str]:
     return {"category": outcome.category.value, "code": outcome.code,
-            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id}
+            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id,
+            "sent": "1" if outcome.sent else ""}
 
 
 def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
@@ -216,7 +252,8 @@ def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
         category = RejectCategory(refused.get("category", ""))
     except ValueError:
         category = RejectCategory.UNKNOWN
-    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""))
+    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""),
+                       sent=bool(refused.get("sent")))
     return outcome.model_copy(update={"symbol": refused.get("symbol") or outcome.symbol,
                                       "symbol_id": refused.get("symbol_id", "")})
 
@@ -259,7 +296,8 @@ async def _market(req: OrderRequested, pool: ExchangePool) -> dict[str, Any]:
         raise _Refused(RejectCategory.INVALID_ORDER, str(exc), "unsupported_exchange") from exc
     except Exception as exc:
         why = adapter(req.exchange).classify(exc)
-        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code) from exc
+        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code,
+                       exchange_failed=True) from exc
 
 
 async def _client(req: OrderRequested, pool: ExchangePool) -> Any:
@@ -315,10 +353,11 @@ def placed(req: OrderRequested, market: dict[str, Any], order: dict[str, Any],
 
 
 def rejected(req: OrderRequested, category: RejectCategory, message: str, code: str = "",
-             market: dict[str, Any] | None = None, sent_as: str = "") -> OrderRejected:
+             market: dict[str, Any] | None = None, sent_as: str = "", *,
+             sent: bool = True) -> OrderRejected:
     return OrderRejected(
         intent_id=req.intent_id, client_order_id=sent_as or req.client_order_id,
         user_id=req.user_id,
         exchange=req.exchange, symbol=market["symbol"] if market else req.symbol,
         symbol_id=market["id"] if market else "", category=category, code=code,
-        message=message, correlation_id=req.correlation_id)
+        message=message, correlation_id=req.correlation_id, sent=sent)

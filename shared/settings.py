@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,9 @@ from pydantic_settings import BaseSettings as _PydanticBaseSettings
 from pydantic_settings import PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.config_file import FileSettingsSource, default_home
+
+if TYPE_CHECKING:
+    from shared.durable import Durability
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"}
 
@@ -50,25 +54,88 @@ class RedisSettings(BaseSettings):
     """Where Redis is and who this process is there. ``redis_username``/``redis_password``
     (an ACL user, ``shared/redis_acl.py``) go into the URL only in memory (``url()``), so
     the configured URL can be shown; ``rediss://`` is TLS (``redis_tls_ca_file`` to trust a
-    private CA)."""
+    private CA).
+
+    Redis Sentinel: ``redis_sentinels`` (``host:port,host:port,...``) and ``redis_master``
+    (the name the sentinels monitor) replace ``redis_url``'s host: ``url()`` is then a
+    ``redis+sentinel://`` URL (``shared/redis_conn.py``) and every client follows the current
+    primary. The sentinels are asked with the same ACL user unless ``redis_sentinel_username``
+    / ``redis_sentinel_password`` name their own. ``redis_wait_replicas`` (default: 1 with
+    Sentinel, 0 without) is how many replicas a durable write waits for (``WAIT``), at most
+    ``redis_wait_ms`` (``shared/durable.py``)."""
 
     model_config = _config()
     redis_url: str = "redis://127.0.0.1:16379/0"
     redis_username: str | None = None
     redis_password: SecretStr | None = None
     redis_tls_ca_file: Path | None = None
-    redis_acl: bool = False  # the embedded stack: one ACL user per service (piggy/stack.py)
+    redis_acl: bool = True  # `piggy up`: one ACL user per service (piggy/stack.py); 0 opts out
+    redis_sentinels: str | None = None
+    redis_master: str = "piggy"
+    redis_sentinel_username: str | None = None
+    redis_sentinel_password: SecretStr | None = None
+    redis_wait_replicas: int | None = Field(default=None, ge=0, le=5)
+    redis_wait_ms: int = Field(default=1000, ge=10, le=60_000)
 
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
+        from shared.redis_conn import RedisUrlError, is_sentinel, parse_sentinel
+
+        if is_sentinel(v):  # the same as PIGGY_REDIS_SENTINELS + PIGGY_REDIS_MASTER, in one
+            try:
+                parse_sentinel(v)
+            except RedisUrlError as exc:
+                raise ValueError(f"PIGGY_REDIS_URL: {exc}") from exc
+            return v
         if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("PIGGY_REDIS_URL must start with redis://, rediss:// (TLS) or unix://")
+            raise ValueError("PIGGY_REDIS_URL must start with redis://, rediss:// (TLS), "
+                             "unix:// or redis+sentinel://")
         return v
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_list(cls, v: str | None) -> str | None:
+        from shared.redis_conn import RedisUrlError, parse_hostports
+
+        if v is None or not v.strip():
+            return None
+        try:
+            parse_hostports(v)
+        except RedisUrlError as exc:
+            raise ValueError(f"PIGGY_REDIS_SENTINELS: {exc}") from exc
+        return v.strip()
+
     def url(self) -> str:
+        """The URL every client is built from (``shared.redis_conn``); it holds the password:
+        never print it (``redis_conn.redact``)."""
+        if self.redis_sentinels:
+            from shared.redis_conn import parse_hostports, sentinel_url
+
+            parts = urlsplit(self.redis_url)
+            db = int(parts.path.strip("/") or 0) if parts.scheme != "unix" else 0
+            password = self.redis_password.get_secret_value() if self.redis_password else None
+            spw = self.redis_sentinel_password
+            return sentinel_url(
+                parse_hostports(self.redis_sentinels), self.redis_master, db=db,
+                username=self.redis_username, password=password,
+                sentinel_username=self.redis_sentinel_username if spw else None,
+                sentinel_password=spw.get_secret_value() if spw else None,
+                tls=parts.scheme == "rediss",
+                ca_file=str(self.redis_tls_ca_file) if self.redis_tls_ca_file else None)
         return with_credentials(self.redis_url, self.redis_username, self.redis_password,
                                 self.redis_tls_ca_file)
+
+    def durability(self, url: str) -> Durability:
+        """What durable writes wait for on ``url``: ``redis_wait_replicas`` replicas when set,
+        else 1 behind Sentinel and none on one Redis; at most ``redis_wait_ms``."""
+        from shared.durable import Durability
+        from shared.redis_conn import is_sentinel
+
+        replicas = self.redis_wait_replicas
+        if replicas is None:
+            replicas = 1 if is_sentinel(url) else 0
+        return Durability(replicas, self.redis_wait_ms)
 
 
 def with_credentials(url: str, username: str | None, password: SecretStr | None,
@@ -183,6 +250,14 @@ class ServiceSettings(BaseSettings):
     instance_id: str = ""
     log_level: str = "INFO"
     claim_idle_ms: int = Field(default=10_000, ge=100)
+    # Bearer token /metrics asks for when set (Prometheus's ``authorization`` block); unset:
+    # /metrics is open, which is meant for loopback only.
+    metrics_token: SecretStr | None = None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        return _real_secret(v, "PIGGY_METRICS_TOKEN")
 
 
 class LogSettings(BaseSettings):

@@ -20,7 +20,20 @@ log = logging.getLogger("piggy.state")
 
 KILL = "piggy:kill"
 HEARTBEATS = "piggy:heartbeats:gateway"
-ARMED = "piggy:live:armed"
+ARMED = "piggy:live:armed"  # hash: armed_field(user, exchange) -> when armed (epoch seconds)
+ARMED_SEP = ":"  # a user id never holds one (shared.types.USER_ID_PATTERN)
+
+
+def armed_field(user_id: str, exchange: str) -> str:
+    """The ``ARMED`` hash field of one (user, exchange): live arming is per exchange."""
+    return f"{user_id}{ARMED_SEP}{exchange}"
+
+
+def parse_armed_field(field: str) -> tuple[str, str] | None:
+    """``(user, exchange)``, or None for a field from before arming was per exchange (a bare
+    user id: ``services.executor.live.migrate_armed`` disarms those at start)."""
+    user, sep, exchange = field.rpartition(ARMED_SEP)
+    return (user, exchange) if sep and user and exchange else None
 
 
 class TradingState(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -39,6 +40,14 @@ def bug_response() -> web.Response:
 
 def rate_limited(status: int) -> web.Response:
     return _error(status, *_RATE_LIMITED)
+
+
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    """Binance's 429 (or 418, an IP ban) with ``Retry-After`` in seconds."""
+    response = _error(status, int(code or -1003), msg)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 def server_error(status: int) -> web.Response:
@@ -194,6 +203,22 @@ def _render(order: Order, resp_type: str) -> dict[str, Any]:
 
 @routes.post("/api/v3/order")
 async def new_order(request: web.Request) -> web.Response:
+    """``POST /api/v3/order``; a refusal before the core (the key, the signature, the clock) is
+    in the admin rejections list too."""
+    try:
+        return await _new_order(request)
+    except errors.BinanceError as exc:
+        if not exc.recorded:
+            body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+            params = dict(parse_qsl(request.rel_url.raw_query_string or body,
+                                    keep_blank_values=True))
+            params.pop("signature", None)
+            _state(request).engine.reject(request.headers.get("X-MBX-APIKEY", ""), params,
+                                          exc.code, exc.msg)
+        raise
+
+
+async def _new_order(request: web.Request) -> web.Response:
     key, params = await _signed(request, trade=True)
     order = _state(request).engine.place(key, params)
     default = "FULL" if order.type in ("MARKET", "LIMIT") else "ACK"

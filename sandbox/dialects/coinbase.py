@@ -22,6 +22,7 @@ unique, the order will not be created and the order with this ID will be returne
 """
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -70,6 +71,10 @@ def bug_response() -> web.Response:
 def rate_limited(status: int) -> web.Response:
     return answer({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
                  status)
+
+
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    return rate_limited(status)
 
 
 def server_error(status: int) -> web.Response:
@@ -297,6 +302,43 @@ def _success(order: Order, config: Any) -> web.Response:
 
 @routes.post(f"{V3}/orders")
 async def create_order(request: web.Request) -> web.Response:
+    """``POST orders``; every refusal (an error status or ``success: false``) is in the admin
+    rejections list, in Coinbase's words."""
+    try:
+        response = await _create_order(request)
+    except CoinbaseError as exc:
+        await _record(request, exc.body())
+        raise
+    if isinstance(response.text, str) and response.text.startswith('{"success":false'):
+        await _record(request, json.loads(response.text))
+    return response
+
+
+async def _record(request: web.Request, body: Any) -> None:
+    try:
+        params = json.loads(await request.read() or b"{}")
+    except ValueError:
+        params = {}
+    detail = body.get("error_response", body) if isinstance(body, dict) else {}
+    code = str(detail.get("preview_failure_reason") or detail.get("error") or "") \
+        if isinstance(detail, dict) else ""
+    message = str(detail.get("message") or code) if isinstance(detail, dict) else str(body)
+    state_of(request).engine.reject(_caller(request), params, code or "error", message)
+
+
+def _caller(request: web.Request) -> str:
+    """The key named by the request (HMAC header, or a JWT's ``kid``), unverified."""
+    if request.headers.get("CB-ACCESS-KEY"):
+        return request.headers["CB-ACCESS-KEY"]
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        head = token.split(".")[0]
+        return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return ""
+
+
+async def _create_order(request: web.Request) -> web.Response:
     key = await private(request, trade=True)
     st = state_of(request)
     body = _parse_body(await request.read())
@@ -328,7 +370,7 @@ async def create_order(request: web.Request) -> web.Response:
     try:
         req = market_request(spec, side, price, qty=base, quote=quote, client_order_id=cid,
                              quote_fee_rate=st.venue.fee_rate)
-        order = st.engine.place_request(key, req, body)
+        order = st.engine.place_request(key, req, body, record=False)
     except errors.BinanceError as exc:
         return _refusal(exc, spec, quote is not None, config)
     order.extra["order_configuration"] = config

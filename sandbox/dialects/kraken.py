@@ -66,6 +66,12 @@ def rate_limited(status: int) -> web.Response:
     return web.json_response({"error": ["EAPI:Rate limit exceeded"]}, status=status)
 
 
+def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web.Response:
+    """``EAPI:Rate limit exceeded`` (the call counter) or ``EOrder:Rate limit exceeded``
+    (the trading counter), in Kraken's error list; no ``Retry-After``."""
+    return web.json_response({"error": [code or "EAPI:Rate limit exceeded"]}, status=status)
+
+
 def server_error(status: int) -> web.Response:
     return web.json_response({"error": ["EService:Unavailable"]}, status=status)
 
@@ -234,6 +240,19 @@ def _order_request(params: dict[str, str], spec: MarketSpec, price: Decimal,
 
 @routes.post("/0/private/AddOrder")
 async def add_order(request: web.Request) -> web.Response:
+    """``AddOrder``; every refusal, from the key check on, is in the admin rejections list."""
+    try:
+        return await _add_order(request)
+    except KrakenError as exc:
+        if not exc.recorded:
+            raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+            state_of(request).engine.reject(request.headers.get("API-Key", ""),
+                                            dict(parse_qsl(raw, keep_blank_values=True)),
+                                            exc.message, exc.message)
+        raise
+
+
+async def _add_order(request: web.Request) -> web.Response:
     key, params = await private(request, "AddOrder")
     st = state_of(request)
     pair_id = _pair_id(params.get("pair", ""))
@@ -246,7 +265,7 @@ async def add_order(request: web.Request) -> web.Response:
         req, flags = _order_request(params, spec, price, st.venue.fee_rate, cid)
         if params.get("validate") in ("true", "1"):
             return ok({"descr": {"order": _descr(params, spec)}})
-        order = st.engine.place_request(key, req, params, unique_cid=False)
+        order = st.engine.place_request(key, req, params, unique_cid=False, record=False)
     except errors.BinanceError as exc:
         raise translate(exc) from None
     order.extra.update(cl_ord_id=cid, userref=int(userref) if userref else None,

@@ -11,6 +11,8 @@ from services.credentials.checker import Checker, ccxt_checker
 from services.credentials.handlers import CredentialsContext
 from shared.bus import Bus
 from shared.events import utcnow
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.service import Lifecycle, service_app
 from shared.settings import (
     CredentialsSettings,
@@ -28,15 +30,23 @@ def bootstrap(*, redis_url: str | None = None, check: Checker | None = None,
               settings: CredentialsSettings | None = None) -> CredentialsContext:
     """Build the service's dependencies from the environment; every one can be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "credentials", service.instance_id)
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "credentials", service.instance_id, durability=redis.durability(url))
     vault_settings = VaultSettings(home=HomeSettings().home)
     return CredentialsContext(
         bus=bus,
         vault=Vault(bus.redis, load_master_key(vault_settings)),
         settings=settings or CredentialsSettings(),
-        check=check or ccxt_checker(ExchangeSettings()),
+        check=check or _checker(bus),
         clock=clock or utcnow,
     )
+
+
+def _checker(bus: Bus) -> Checker:
+    exchange = ExchangeSettings()
+    gate = ExchangeGate(bus.redis, RateBudgetSettings(), exchange.exchange_timeout_ms)
+    return ccxt_checker(exchange, gate)
 
 
 def create_app(ctx_factory: Callable[[], CredentialsContext] = bootstrap) -> FastAPI:

@@ -14,6 +14,8 @@ import ccxt
 
 from services.credentials.validation import Decision, decide_from_access, decide_from_error
 from shared.exchanges import adapter
+from shared.exchanges.base import is_loopback
+from shared.exchanges.gate import ExchangeGate
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair
 
@@ -22,10 +24,15 @@ log = logging.getLogger("piggy.credentials.checker")
 Checker = Callable[[str, ApiKeyPair], Awaitable[Decision]]
 
 
-def ccxt_checker(settings: ExchangeSettings) -> Checker:
+def ccxt_checker(settings: ExchangeSettings, gate: ExchangeGate | None = None) -> Checker:
+    """``gate``: the check's calls take the shared rate budget and kraken nonce, like the
+    gateways' calls on the same key."""
     async def check(exchange: str, pair: ApiKeyPair) -> Decision:
         ex = adapter(exchange)
         client = ex.make_client(settings, pair)
+        if gate is not None:
+            gate.attach(client, exchange, pair.api_key,
+                        loopback=is_loopback(settings.base_url(exchange)))
         try:
             balance = await client.fetch_balance()
             access = await ex.key_access(client, balance if isinstance(balance, dict) else {})

@@ -24,14 +24,17 @@ GROUP = "executor"
 def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None = None,
               instance_id: str | None = None) -> ExecutorContext:
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "executor",
-              instance_id if instance_id is not None else service.instance_id, service.claim_idle_ms)
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "executor",
+              instance_id if instance_id is not None else service.instance_id,
+              service.claim_idle_ms, durability=redis.durability(url))
     settings = settings or ExecutorSettings()
-    ctx = ExecutorContext(bus=bus, ledger=Ledger(bus.redis), settings=settings)
+    ctx = ExecutorContext(bus=bus, ledger=Ledger(bus.redis, bus.durability), settings=settings)
     if settings.direct_route:
         from services.executor.direct import DirectRoute
 
-        ctx.direct = DirectRoute.from_environment(bus.redis, bus.consumer)
+        ctx.direct = DirectRoute.from_environment(bus.redis, bus.consumer, bus.durability)
     return ctx
 
 
@@ -61,6 +64,7 @@ def _bound(handler: Callable[..., Any], ctx: ExecutorContext) -> Any:
 
 
 async def _start(ctx: ExecutorContext) -> None:
+    await live.migrate_armed(ctx)  # arming from before it was per exchange must be redone
     ctx.watchdog = asyncio.create_task(live.watch_heartbeat(ctx))
     ctx.reconciler = asyncio.create_task(reconciler.run(ctx), name="reconciler")
 

@@ -11,7 +11,10 @@ import redis.asyncio as aredis
 
 from shared import orderflow
 from shared.cids import CidMarkers
+from shared.durable import Durability
 from shared.events import OrderPlaced, OrderRejected, OrderRequested
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
 from shared.settings import ExchangeSettings, HomeSettings, VaultSettings
 from shared.vault import Vault, load_master_key
@@ -23,12 +26,14 @@ class DirectRoute:
         self._deps = deps
 
     @classmethod
-    def from_environment(cls, redis: aredis.Redis, owner: str) -> DirectRoute:
+    def from_environment(cls, redis: aredis.Redis, owner: str,
+                         durability: Durability | None = None) -> DirectRoute:
         exchange = ExchangeSettings()
         vault = Vault(redis, load_master_key(VaultSettings(home=HomeSettings().home)))
-        pool = ExchangePool(exchange, vault)
+        gate = ExchangeGate(redis, RateBudgetSettings(), exchange.exchange_timeout_ms)
+        pool = ExchangePool(exchange, vault, gate=gate)
         stale = 2 * exchange.exchange_timeout_ms / 1000 + 5
-        markers = CidMarkers(redis, owner, stale_after_s=stale)
+        markers = CidMarkers(redis, owner, stale_after_s=stale, durability=durability)
         return cls(pool, orderflow.OrderDeps(pool=pool, redis=redis, markers=markers))
 
     async def place(self, request: OrderRequested) -> OrderPlaced | OrderRejected:

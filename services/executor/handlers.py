@@ -58,7 +58,7 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
     read = await ctx.ledger.intake(
         ctx.bus.consumer, now, s.heartbeat_max_age_s, ctx.direct is not None,
         to_micros(s.daily_cap_usd),
-        [IntakeRequest(i.intent_id, i.model_dump_json(), i.user_id,
+        [IntakeRequest(i.intent_id, i.model_dump_json(), state.armed_field(i.user_id, i.exchange),
                        state.cred_status_key(i.user_id, i.exchange), spend_key(i.user_id, day),
                        state.price_key(i.exchange, i.symbol), batch.deliveries > 1,
                        intake.static_live(i, s), to_micros(i.amount_usd)) for i in intents],

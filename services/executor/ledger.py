@@ -15,6 +15,12 @@ and the final outcome. Every status write checks ``lifecycle.TRANSITIONS`` insid
 * ``rounds``: the reconciler's pass over routed intents past their deadline.
 
 Every key a script touches is passed in ARGV (a single Redis, not a cluster).
+
+Behind Sentinel ``commit`` waits for a replica (``shared.durable``): its order requests,
+outcomes and trade lines survive a failover, and so does every earlier write (``intake``'s
+claims and reservations: replication is one ordered stream). ``intake`` itself does not wait:
+nothing outside Redis acts on it before its commit (the direct route's order waits for its
+own marker).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from pydantic import BaseModel
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
 from shared import streams
 from shared.bus import frame
+from shared.durable import Durability
 from shared.redis_text import as_str, as_str_map
 from shared.state import ARMED, HEARTBEATS, KILL
 
@@ -47,7 +54,7 @@ local out = {{kill and '1' or '0', beat}}
 for i = 0, n - 1 do
   local o = 11 + i * 9
   local lk, ck, sk, pk = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
-  local intent, user, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
+  local intent, armed_as, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
   local try_live, micros = ARGV[o + 7], ARGV[o + 8]
   local claim
   if redis.call('HSETNX', lk, 'claimed_by', consumer) == 1 then
@@ -66,7 +73,7 @@ for i = 0, n - 1 do
   if claim == 'new' or claim == 'resume' then
     local status = redis.call('HGET', lk, 'status') or 'received'
     local routed = redis.call('HGET', lk, 'routed') or ''
-    local armed = redis.call('HEXISTS', ARGV[10], user)
+    local armed = redis.call('HEXISTS', ARGV[10], armed_as)
     local cred = redis.call('HMGET', ck, 'status', 'can_trade', 'error')
     local spent = redis.call('GET', sk) or '0'
     local price = redis.call('GET', pk) or ''
@@ -200,7 +207,7 @@ class Claim(StrEnum):
 class IntakeRequest:
     intent_id: str
     intent_json: str
-    user_id: str
+    armed_as: str  # the user's field in ARMED for the intent's exchange (state.armed_field)
     cred_key: str
     spend_key: str
     price_key: str
@@ -249,8 +256,9 @@ def key(intent_id: str) -> str:
 
 
 class Ledger:
-    def __init__(self, redis: aredis.Redis) -> None:
+    def __init__(self, redis: aredis.Redis, durability: Durability | None = None) -> None:
         self._redis = redis
+        self._durability = durability or Durability()
         self._intake = redis.register_script(_INTAKE)
         self._commit = redis.register_script(_COMMIT)
         self._rounds = redis.register_script(_ROUNDS)
@@ -262,7 +270,7 @@ class Ledger:
                                          KILL, HEARTBEATS, ARMED]
         for it in items:
             args += [key(it.intent_id), it.cred_key, it.spend_key, it.price_key, it.intent_json,
-                     it.user_id, "1" if it.redelivered else "0", "1" if it.try_live else "0",
+                     it.armed_as, "1" if it.redelivered else "0", "1" if it.try_live else "0",
                      it.micros]
         raw = await self._intake(args=args)
         (kill, beat), rows = raw[0], raw[1:]
@@ -273,7 +281,9 @@ class Ledger:
         """Run a list of writes (see ``Writes``) in one call; one result per status/finish."""
         if not ops:
             return []
-        return [int(x) for x in await self._commit(args=[INFLIGHT, *ops])]
+        reply = await self._durability.script(self._redis, self._commit, (), [INFLIGHT, *ops],
+                                              write="executor commit")
+        return [int(x) for x in reply]
 
     async def get(self, intent_id: str) -> IntentRecord | None:
         raw = await self._redis.hgetall(key(intent_id))

@@ -11,6 +11,7 @@ from services.gateway import (
     handlers,
     routes_credentials,
     routes_health,
+    routes_identity,
     routes_live,
     routes_orders,
     routes_positions,
@@ -44,9 +45,11 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "gateway",
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "gateway",
               instance_id if instance_id is not None else service.instance_id,
-              service.claim_idle_ms)
+              service.claim_idle_ms, durability=redis.durability(url))
     vault_settings = vault or VaultSettings(home=HomeSettings().home)
     api = api or ApiSettings()
     return GatewayContext(
@@ -70,7 +73,7 @@ def _register(ctx: GatewayContext) -> None:
 
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
-    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle, docs=True)
     errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
@@ -79,4 +82,5 @@ def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI
     app.include_router(routes_live.router, dependencies=protected)
     app.include_router(routes_trades.router, dependencies=protected)
     app.include_router(routes_positions.router, dependencies=protected)
+    app.include_router(routes_identity.router, dependencies=protected)
     return app

@@ -34,6 +34,8 @@ from shared.events import (
 )
 from shared.exchange import UnknownSymbol, make_exchange, to_decimal
 from shared.exchanges import EXCHANGES
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
 from shared.paperfill import MarketRules
 
@@ -70,15 +72,18 @@ def register(ctx: GatewayContext) -> None:
     """Build the exchange pool and declare subscribers on ``ctx.bus`` (before the broker starts).
 
     ``ctx.extras`` may carry ``exchange_factory`` (a ``make_exchange``-shaped callable),
-    ``clock`` and ``exchanges`` (the exchanges for tickers and heartbeats) to override defaults.
+    ``clock``, ``exchanges`` (the exchanges for tickers and heartbeats) and ``rate_budget``
+    (``RateBudgetSettings``) to override defaults.
     """
     clock = ctx.extras.get("clock", time.time)
+    gate = ExchangeGate(ctx.bus.redis, ctx.extras.get("rate_budget") or RateBudgetSettings(),
+                        ctx.exchange.exchange_timeout_ms)
     pool = ExchangePool(ctx.exchange, ctx.vault,
-                        factory=ctx.extras.get("exchange_factory", make_exchange))
+                        factory=ctx.extras.get("exchange_factory", make_exchange), gate=gate)
     stale = 2 * ctx.exchange.exchange_timeout_ms / 1000 + 5
     rt = Runtime(pool=pool, instance_id=ctx.bus.consumer, clock=clock,
                  markers=CidMarkers(ctx.bus.redis, ctx.bus.consumer, stale_after_s=stale,
-                                    clock=clock),
+                                    clock=clock, durability=ctx.bus.durability),
                  exchanges=tuple(ctx.extras.get("exchanges") or ctx.exchange.configured()))
     ctx.extras["gateway"] = rt
     deps = orderflow.OrderDeps(pool=pool, redis=ctx.bus.redis, markers=rt.markers)

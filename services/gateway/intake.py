@@ -2,7 +2,10 @@
 (``orderflow.decide``, in arrival order) and settled in one MULTI: the client order id marker,
 the outcome on ORDER_EVENTS (faststream's entry format, ``frame``) and the ack of its entry.
 Either all three happen or none: a crash before leaves the entry pending (claimed later) and
-the marker ``placing`` (a redelivery looks the order up at the exchange first).
+the marker ``placing`` (a redelivery looks the order up at the exchange first). Behind Sentinel
+the MULTI waits for a replica (``shared.durable``); an entry that may have been handled before
+(claimed, or older than ``orderflow.MAYBE_SENT_AFTER_S``: re-read after a failover lost its
+ack) has its order looked up at the exchange before anything is sent, even with no marker.
 
 Bad entries are dead-lettered and acked first (``Bus.settle``). An order that raises
 (another replica is placing it, Redis errors) is noted and left pending, the others go on; the
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+from redis.asyncio.client import Pipeline
 
 from shared import orderflow, streams
 from shared.bus import Batch, Bus, failures_key, frame
@@ -29,7 +34,8 @@ async def on_order_requests(bus: Bus, deps: orderflow.OrderDeps, batch: Batch) -
     for entry_id, request in batch.events:
         started = time.monotonic()
         try:
-            settled = await orderflow.decide(request, deps)
+            settled = await orderflow.decide(request, deps, maybe_sent=orderflow.maybe_sent(
+                entry_id, batch.deliveries, time.time()))
             await commit(bus, deps, batch, entry_id, settled)
             observe_published(bus.observer, streams.ORDER_EVENTS, settled.outcome,
                               handling=request, started=started)
@@ -44,8 +50,9 @@ async def on_order_requests(bus: Bus, deps: orderflow.OrderDeps, batch: Batch) -
 
 async def commit(bus: Bus, deps: orderflow.OrderDeps, batch: Batch, entry_id: str,
                  settled: orderflow.Settled) -> None:
-    """Marker, outcome and ack: one round trip, all or nothing."""
-    async with bus.redis.pipeline(transaction=True) as pipe:
+    """Marker, outcome and ack: one round trip, all or nothing (and durable behind Sentinel)."""
+
+    def queue(pipe: Pipeline) -> None:
         if settled.marker is not None:
             m = settled.marker
             pipe.set(marker_key(m.cid), deps.markers.value(m.state, m.order_id, m.refused),
@@ -55,4 +62,5 @@ async def commit(bus: Bus, deps: orderflow.OrderDeps, batch: Batch, entry_id: st
         pipe.xack(batch.stream, batch.group, entry_id)
         if batch.deliveries > 1:
             pipe.hdel(failures_key(batch.stream, batch.group), entry_id)
-        await pipe.execute()
+
+    await bus.durability.multi(bus.redis, queue, write=f"outcome {settled.outcome.intent_id}")

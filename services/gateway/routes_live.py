@@ -1,6 +1,7 @@
 """Live switch and emergency stop routes (the trade history: ``routes_trades.py``).
 
-Arm/disarm/status are commands answered by the executor over the bus (it owns the gates);
+Arm/disarm/status are commands answered by the executor over the bus (it owns the gates); each
+is for one (user, exchange) — a disarm without an exchange disarms the user everywhere;
 the emergency stop is set here directly in Redis, so it works even when no executor answers.
 """
 from __future__ import annotations
@@ -37,7 +38,9 @@ class ArmBody(BaseModel):
 class UserBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     user_id: UserId = Field(alias="userId")
-    exchange: Exchange = "binanceus"  # whose gates the answer shows
+    exchange: Exchange | None = Field(
+        default=None, description="the exchange to disarm; absent: every exchange (the answer "
+                                  "then shows binanceus's gates)")
 
 
 class KillBody(BaseModel):
@@ -69,7 +72,9 @@ async def arm(body: ArmBody, request: Request) -> LiveStatus:
 @router.post("/api/live/disarm")
 async def disarm(body: UserBody, request: Request) -> LiveStatus:
     authorize(request, body.user_id)
-    return await _ask_executor(request, DisarmLive(user_id=body.user_id, exchange=body.exchange))
+    return await _ask_executor(request, DisarmLive(user_id=body.user_id,
+                                                   exchange=body.exchange or "binanceus",
+                                                   everywhere=body.exchange is None))
 
 
 @router.get("/api/live/{user_id}")

@@ -18,8 +18,10 @@ def bootstrap(*, redis_url: str | None = None,
               settings: NotifierSettings | None = None) -> NotifierContext:
     service = ServiceSettings()
     settings = settings or NotifierSettings()
-    bus = Bus(redis_url or RedisSettings().url(), "notifier", service.instance_id,
-              service.claim_idle_ms)
+    redis = RedisSettings()
+    url = redis_url or redis.url()
+    bus = Bus(url, "notifier", service.instance_id,
+              service.claim_idle_ms, durability=redis.durability(url))
     return NotifierContext(
         bus=bus, settings=settings, sender=AppriseSender(settings.alert_urls),
         limiter=Limiter(settings.alert_rate_per_min, settings.alert_dedup_s,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import redis.asyncio as aredis
 from fastapi import FastAPI
 
 from services.strategy import handlers
@@ -13,7 +12,7 @@ from services.strategy.config import KINDS, Kinds, load
 from services.strategy.context import StrategyContext
 from services.strategy.runner import Clock, Runner, wall_clock
 from services.strategy.store import StrategyStore
-from shared import streams
+from shared import redis_conn, streams
 from shared.bus import Bus
 from shared.events import OrderIntent
 from shared.service import Lifecycle, service_app
@@ -26,14 +25,15 @@ def bootstrap(*, redis_url: str | None = None, settings: StrategySettings | None
     """Build the service from the environment; tests may pass Redis, configs, clock, kinds."""
     service = ServiceSettings()
     settings = settings or StrategySettings()
-    url = redis_url or RedisSettings().url()
+    redis = RedisSettings()
+    url = redis_url or redis.url()
     if configs is None:
         configs = load(settings.strategy_file, os.environ, kinds)
-    bus = Bus(url, "strategy", service.instance_id)
-    streams_redis = aredis.from_url(url)  # binary: faststream's stream entries are not UTF-8
+    bus = Bus(url, "strategy", service.instance_id, durability=redis.durability(url))
+    streams_redis = redis_conn.async_client(url)  # binary: faststream's stream entries are not UTF-8
 
     async def publish(intent: OrderIntent) -> None:
-        await bus.publish(intent, streams.INTENTS)
+        await bus.publish_durable(intent, streams.INTENTS)
 
     runner = Runner(configs, StrategyStore(bus.redis), publish, streams_redis=streams_redis,
                     clock=clock or wall_clock, kinds=kinds, instance=bus.consumer)

@@ -10,7 +10,8 @@ instance (``set_markets_from_exchange``, which also carries the exchange's marke
 kraken parses an order's pair by its altname through them), then refreshed on a schedule by
 ``refresh_markets``. Every read goes through ``read`` (retried with backoff, round trip
 timed); everything is closed by ``close``. ``created`` counts user instances ever made:
-N users on one exchange → N.
+N users on one exchange → N. With a ``gate`` (``shared.exchanges.gate``) every instance's
+calls take the rate budget shared by every replica (and kraken's shared nonce).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from shared.exchange import make_exchange, resolve_symbol
-from shared.exchanges.base import is_transient
+from shared.exchanges.base import is_loopback, is_transient
+from shared.exchanges.gate import ExchangeGate
 from shared.orders import retry_read
 from shared.settings import ExchangeSettings
 from shared.vault import ApiKeyPair, Vault, vault_ref
@@ -34,8 +36,9 @@ Factory = Callable[[str, ExchangeSettings, ApiKeyPair | None], Any]
 
 class ExchangePool:
     def __init__(self, settings: ExchangeSettings, vault: Vault, *,
-                 factory: Factory = make_exchange) -> None:
+                 factory: Factory = make_exchange, gate: ExchangeGate | None = None) -> None:
         self._settings = settings
+        self._gate = gate
         self._vault = vault
         self._factory = factory
         self._clients: dict[tuple[str, str], Any] = {}
@@ -81,7 +84,8 @@ class ExchangePool:
         async with self._lock(("", exchange)):
             client = self._public.get(exchange)
             if client is None:
-                client = self._factory(exchange, self._settings, None)
+                client = self._attach(self._factory(exchange, self._settings, None), exchange,
+                                      None)
                 self.public_created += 1
                 try:
                     await self.read(exchange, client.load_markets)
@@ -104,12 +108,20 @@ class ExchangePool:
             if existing is not None:
                 return existing
             keys = await self._vault.get(vault_ref(user_id, exchange))  # VaultError if none
-            client = self._factory(exchange, self._settings, keys)
+            client = self._attach(self._factory(exchange, self._settings, keys), exchange,
+                                  keys.api_key)
             client.set_markets_from_exchange(public)
             self._clients[key] = client
             self.created += 1
             log.info("exchange instance %d made for %s on %s", self.created, user_id, exchange)
             return client
+
+    def _attach(self, client: Any, exchange: str, api_key: str | None) -> Any:
+        """Every call of ``client`` through the shared rate budget and nonce, if any."""
+        if self._gate is None:
+            return client
+        loopback = is_loopback(self._settings.base_url(exchange))
+        return self._gate.attach(client, exchange, api_key, loopback=loopback)
 
     async def market(self, exchange: str, symbol: str) -> dict[str, Any]:
         """The market for ``BTC/USDT`` or ``BTCUSDT``; ``UnknownSymbol`` lists close matches."""
