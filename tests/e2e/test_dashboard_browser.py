@@ -95,8 +95,10 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
 
             async def until(wanted: list[str]) -> None:
                 deadline = time.monotonic() + timeout
-                while not all(n in (text := str(await value("document.body.innerText")))
-                              for n in wanted):
+                while True:  # (an await inside a generator expression makes it async)
+                    text = str(await value("document.body.innerText"))
+                    if all(n in text for n in wanted):
+                        return
                     if time.monotonic() > deadline:
                         raise TimeoutError(text[-3000:])
                     await asyncio.sleep(0.1)
@@ -119,6 +121,11 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(text[-3000:])
+                await asyncio.sleep(0.1)
+            charted = time.monotonic() + timeout  # a chart is drawn after its caption shows
+            while (str(await value("!!document.querySelector('.vega-embed canvas, "
+                                   ".vega-embed svg')")) != "True"
+                   and time.monotonic() < charted):
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # fonts and layout settle
             png = await call("Page.captureScreenshot", format="png")
