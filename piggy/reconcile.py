@@ -26,6 +26,9 @@ from services.books.findings import Kind, Report
 from services.books.reconciler import Reconciler, RoundResult, validated_accounts
 from shared.books.models import Origin
 from shared.bus import Bus
+from shared.exchanges import EXCHANGES
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
 from shared.settings import ExchangeSettings, ReconcileSettings, VaultSettings
 from shared.vault import Vault, VaultError, load_master_key
@@ -42,8 +45,10 @@ async def _round(engine: Engine, user: str | None, exchange: str | None, *,
     try:
         accounts = [(u, x) for u, x in await validated_accounts(bus.redis)
                     if (user is None or u == user) and (exchange is None or x == exchange)]
-        pool = ExchangePool(ExchangeSettings(), Vault(bus.redis,
-                                                      load_master_key(VaultSettings())))
+        exchanges = exchange_settings()
+        gate = ExchangeGate(bus.redis, RateBudgetSettings(), exchanges.exchange_timeout_ms)
+        pool = ExchangePool(exchanges, Vault(bus.redis, load_master_key(VaultSettings())),
+                            gate=gate)
         reconciler = Reconciler(engine, pool, ReconcileSettings())
 
         async def progress(report: Report) -> None:
@@ -56,6 +61,14 @@ async def _round(engine: Engine, user: str | None, exchange: str | None, *,
         if pool is not None:
             await pool.close()
         await bus.redis.aclose()
+
+
+def exchange_settings() -> ExchangeSettings:
+    """``PIGGY_<EXCHANGE>_URL`` when set, else the running stack's sandbox venue (a second
+    shell needs no variables to reach the stack ``piggy up`` started)."""
+    settings = ExchangeSettings()
+    found = {f"{x}_url": url for x in EXCHANGES if (url := client.exchange_url(x))}
+    return settings.model_copy(update=found)
 
 
 def _run(coro: Any) -> tuple[RoundResult, int]:

@@ -156,8 +156,11 @@ ACCESS: dict[str, Access] = {
     "books": Access(
         consume=(TRADES,),
         publish=(DEAD_LETTER, CONTROL),  # CONTROL: the reconciler's findings (the notifier)
-        write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
-        read=(*METRICS_READS, KEY_CREDSTATUS, KEY_VAULT),  # the reconciler: validated keys
+        # KEY_LEDGER: EXPIRE once an intent is journaled; KEY_RATE: the reconciler's exchange
+        # reads share the rate budget and kraken's nonce turns
+        write=(KEY_FAILURES, KEY_LEDGER, KEY_RATE),
+        # the reconciler: which keys are validated, and the keys themselves
+        read=(*METRICS_READS, KEY_CREDSTATUS, KEY_VAULT, KEY_VAULT_INDEX),
         trim=(TRADES,),
     ),
 }

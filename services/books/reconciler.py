@@ -43,10 +43,10 @@ from shared.exchanges.pool import ExchangePool
 from shared.redis_text import as_str_map
 from shared.settings import ReconcileSettings
 from shared.state import cred_status_key
+from shared.vault import INDEX
 
 log = logging.getLogger("piggy.books.reconcile")
 VAULT_PREFIX = "piggy:vault:"
-VAULT_INDEX = "piggy:vaultindex"  # shared.vault.INDEX (the vault's entries, without a SCAN)
 
 
 @dataclass
@@ -66,11 +66,8 @@ class RoundResult:
 
 async def validated_accounts(redis: aredis.Redis) -> list[tuple[str, str]]:
     """(user, exchange) of every vault entry whose key the credentials service validated.
-    The entries are listed by the vault's index set (a service's Redis user may not SCAN);
-    a vault written before the index existed is listed by a SCAN."""
-    refs = [_text(r) for r in await redis.smembers(VAULT_INDEX)]
-    if not refs and not await redis.exists(VAULT_INDEX):
-        refs = [_text(r) async for r in redis.scan_iter(match=VAULT_PREFIX + "*", count=500)]
+    The entries are listed by the vault's index set (a service's Redis user may not SCAN)."""
+    refs = sorted(_text(r) for r in await redis.smembers(INDEX))
     found: list[tuple[str, str]] = []
     for ref in refs:
         user, sep, exchange = ref[len(VAULT_PREFIX):].rpartition(":")

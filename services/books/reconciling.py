@@ -22,6 +22,8 @@ from services.books.reconciler import Reconciler, RoundResult, validated_account
 from shared import streams
 from shared.bus import Bus
 from shared.events import ReconcileFindings
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
 from shared.metrics import Metrics
 from shared.settings import ExchangeSettings, ReconcileSettings, VaultSettings
@@ -34,7 +36,10 @@ MAX_SENTENCES = 10
 def build(bus: Bus, engine: Engine, settings: ReconcileSettings | None = None) -> Reconciler:
     """A reconciler with the product's exchange pool (keys from the vault in ``bus``'s Redis)."""
     vault = Vault(bus.redis, load_master_key(VaultSettings()))
-    return Reconciler(engine, ExchangePool(ExchangeSettings(), vault),
+    exchange = ExchangeSettings()
+    # the shared rate budget and kraken's nonce turns: its reads never crowd out an order
+    gate = ExchangeGate(bus.redis, RateBudgetSettings(), exchange.exchange_timeout_ms)
+    return Reconciler(engine, ExchangePool(exchange, vault, gate=gate),
                       settings or ReconcileSettings())
 
 

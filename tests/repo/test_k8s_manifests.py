@@ -38,7 +38,7 @@ SECRET_ENV = {
     "credentials": {"PIGGY_REDIS_PASSWORD", "PIGGY_MASTER_KEY"},
     "strategy": {"PIGGY_REDIS_PASSWORD"},
     "notifier": {"PIGGY_REDIS_PASSWORD", "PIGGY_ALERT_URLS"},
-    "books": {"PIGGY_REDIS_PASSWORD", "PIGGY_DATABASE_URL"},
+    "books": {"PIGGY_REDIS_PASSWORD", "PIGGY_DATABASE_URL", "PIGGY_MASTER_KEY"},  # reconciler
     "dashboard": {"PIGGY_API_TOKEN"},
 }
 DIRECT_ROUTE = {"production"}  # overlays with components/direct-route
