@@ -24,6 +24,8 @@ from shared.books.db import make_engine
 from shared.books.models import Order
 from shared.books.settings import BooksSettings
 from shared.exchanges import TEST_SYMBOLS, adapter
+from shared.exchanges.budget import RateBudgetSettings
+from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
 from shared.settings import ExchangeSettings, ReconcileSettings, VaultSettings
 from shared.vault import Vault, load_master_key
@@ -77,8 +79,10 @@ async def reconcile_and_compare(live: LiveStack, user: str, exchange: str) -> Bo
     engine = make_engine(BooksSettings(home=home).url())
     redis = aredis.from_url(live.redis_url, decode_responses=True)
     url = sandbox_urls(live.stack.sandbox_url)[f"PIGGY_{exchange.upper()}_URL"]
-    pool = ExchangePool(ExchangeSettings.model_validate({f"{exchange}_url": url}),
-                        Vault(redis, load_master_key(VaultSettings(home=home))))
+    exchanges = ExchangeSettings.model_validate({f"{exchange}_url": url})
+    gate = ExchangeGate(redis, RateBudgetSettings(), exchanges.exchange_timeout_ms)  # nonces
+    pool = ExchangePool(exchanges, Vault(redis, load_master_key(VaultSettings(home=home))),
+                        gate=gate)
     check = BooksCheck()
     try:
         reconciler = Reconciler(engine, pool, ReconcileSettings(reconcile_absent_after_s=0))
