@@ -270,10 +270,10 @@ class HaRedis:
                     return f"sentinel on {port} knows {state.get('num-other-sentinels')} others"
                 if int(state.get("num-slaves", 0)) < 1:
                     return f"sentinel on {port} knows no replica yet"
-        replicas = self._primary_replicas()
+        replicas = self.primary_replicas()
         return "ok" if replicas else "the primary has no replica online"
 
-    def _primary_replicas(self) -> int:
+    def primary_replicas(self) -> int:
         assert self.acl_users is None or self.acl_users
         url = self.url if self.acl_users is None else redis_conn.with_login(
             self.url, "operator", next(u.password for u in self.acl_users if u.name == "operator"))
