@@ -39,66 +39,82 @@ def _pct(samples: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
 
-async def _time(n: int, op: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
-    for i in range(min(50, n)):  # warm-up: connections, script cache
-        await op(-1 - i)
-    samples = []
-    for i in range(n):
-        began = time.perf_counter()
-        await op(i)
-        samples.append(time.perf_counter() - began)
+def _row(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": _pct(samples, 0.5), "p99_ms": _pct(samples, 0.99),
             "mean_ms": round(statistics.fmean(samples) * 1000, 3)}
 
 
-async def _rows(url: str, client: Any, label: str, replicas: int, n: int,
-                intent: OrderIntent, request: OrderRequested) -> dict[str, dict[str, float]]:
-    durability = Durability(replicas, 1000)
-    markers = CidMarkers(client, "bench-gw", stale_after_s=10, durability=durability)
-    ledger = Ledger(client, durability)
-    bus = Bus(url, "bench", "bench-1", durability=durability)
+async def _interleaved(n: int, ops: dict[str, Callable[[int], Awaitable[Any]]]
+                       ) -> dict[str, dict[str, float]]:
+    """Each variant once per round, alternately, so a busy neighbour slows both alike."""
+    for i in range(min(50, n)):  # warm-up: connections, script cache
+        for op in ops.values():
+            await op(-1 - i)
+    samples: dict[str, list[float]] = {k: [] for k in ops}
+    for i in range(n):
+        for label, op in ops.items():
+            began = time.perf_counter()
+            await op(i)
+            samples[label].append(time.perf_counter() - began)
+    return {label: _row(s) for label, s in samples.items()}
 
-    def outcome(pipe: Any, i: int) -> None:
-        pipe.set(marker_key(f"{label}-o{i}"), markers.value("done", "1"), ex=60)
-        pipe.xadd(streams.ORDER_EVENTS, {"__data__": frame(request)},
-                  maxlen=streams.maxlen(streams.ORDER_EVENTS))
-        pipe.xack(streams.ORDER_REQUESTS, "bench", "0-1")
 
-    def commit_ops() -> list[Any]:
+class _Writes:
+    """The four durable writes of the live path, made with one ``Durability``."""
+
+    def __init__(self, url: str, client: Any, label: str, replicas: int, intent: OrderIntent,
+                 request: OrderRequested) -> None:
+        self.label, self.client, self.intent, self.request = label, client, intent, request
+        self.durability = Durability(replicas, 1000)
+        self.markers = CidMarkers(client, "bench-gw", stale_after_s=10,
+                                  durability=self.durability)
+        self.ledger = Ledger(client, self.durability)
+        self.bus = Bus(url, "bench", f"bench-{label}", durability=self.durability)
+
+    async def marker_claim(self, i: int) -> Any:
+        return await self.markers.admit(f"{self.label}-{i}", "piggy:price:none")
+
+    async def gateway_outcome_multi(self, i: int) -> Any:
+        def queue(pipe: Any) -> None:
+            pipe.set(marker_key(f"{self.label}-o{i}"), self.markers.value("done", "1"), ex=60)
+            pipe.xadd(streams.ORDER_EVENTS, {"__data__": frame(self.request)},
+                      maxlen=streams.maxlen(streams.ORDER_EVENTS))
+            pipe.xack(streams.ORDER_REQUESTS, "bench", "0-1")
+
+        return await self.durability.multi(self.client, queue, write="bench")
+
+    async def intent_publish(self, _i: int) -> Any:
+        return await self.bus.publish_durable(self.intent, streams.INTENTS)
+
+    async def executor_commit(self, _i: int) -> Any:
         w = Writes()
-        w.xadd(streams.ORDER_REQUESTS, request)
-        return w.ops
+        w.xadd(streams.ORDER_REQUESTS, self.request)
+        return await self.ledger.commit(w.ops)
 
-    try:
-        return {
-            "marker_claim": await _time(n, lambda i: markers.admit(f"{label}-{i}",
-                                                                   "piggy:price:none")),
-            "gateway_outcome_multi": await _time(n, lambda i: durability.multi(
-                client, lambda p: outcome(p, i), write="bench")),
-            "intent_publish": await _time(n, lambda i: bus.publish_durable(intent,
-                                                                           streams.INTENTS)),
-            "executor_commit": await _time(n, lambda i: ledger.commit(commit_ops())),
-        }
-    finally:
-        await bus.redis.aclose()
+
+WRITES = ("marker_claim", "gateway_outcome_multi", "intent_publish", "executor_commit")
 
 
 async def measure(url: str, n: int) -> dict[str, dict[str, dict[str, float]]]:
-    out: dict[str, dict[str, dict[str, float]]] = {}
     client = redis_conn.async_client(url, decode_responses=True)
     intent = OrderIntent(user_id="bench", symbol="BTC/USDT", amount_usd="2")
     request = OrderRequested(intent_id=intent.intent_id, client_order_id="c", user_id="bench",
-                             exchange="binanceus", symbol="BTC/USDT", side="BUY",
+                             exchange="binanceus", symbol="BTC/USDT", side="buy",
                              amount_usd="2", live=True, requested_by="bench")
     await client.xgroup_create(streams.ORDER_REQUESTS, "bench", id="0", mkstream=True)
+    variants = {label: _Writes(url, client, label, replicas, intent, request)
+                for label, replicas in (("off", 0), ("wait_1", 1))}
+    for v in variants.values():
+        await v.bus.broker.connect()
     try:
-        for label, replicas in (("off", 0), ("wait_1", 1)):
-            rows = await _rows(url, client, label, replicas, n, intent, request)
-            for write, row in rows.items():
-                out.setdefault(write, {})[label] = row
+        return {write: await _interleaved(n, {label: getattr(v, write)
+                                              for label, v in variants.items()})
+                for write in WRITES}
     finally:
+        for v in variants.values():
+            await v.bus.broker.stop()
+            await v.bus.redis.aclose()
         await client.aclose()
-    return out
 
 
 def run(n: int) -> dict[str, Any]:
