@@ -133,3 +133,19 @@ def test_charges_follow_ccxt_costs_and_count_orders_per_key() -> None:
     coinbase = charges("coinbase", limits_of("coinbase", 34),
                        Call("v3 public", "GET", "brokerage/market/products", 3.0))
     assert [(lim.name, lim.scope) for lim, _ in coinbase] == [("public", "ip")]
+
+
+@pytest.mark.parametrize("exchange", ["binanceus", "kraken", "coinbase"])
+def test_a_call_refused_by_the_budget_is_a_rate_limited_rejection_never_ambiguous(
+        exchange: str) -> None:
+    """Refused before sending: the intent is rejected "rate budget exhausted", and the order is
+    not looked up as if it might exist (it was never sent)."""
+    from shared.events import RejectCategory
+    from shared.exchanges import adapter
+
+    exc = RateBudgetExhausted(f"rate budget exhausted on {exchange} (orders): the next slot is "
+                              "in 7.0s, over the 5s bound; not sent")
+    classified = adapter(exchange).classify(exc)
+    assert classified.category is RejectCategory.RATE_LIMITED
+    assert "rate budget exhausted" in classified.message
+    assert not adapter(exchange).is_ambiguous(exc)
