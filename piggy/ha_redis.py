@@ -224,6 +224,7 @@ class HaRedis:
             login = {"username": operator.name, "password": operator.password}
         with redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, **login) as node:
             node.execute_command("REPLICAOF", "127.0.0.1", primary)
+            node.execute_command("CONFIG", "REWRITE")  # a restart comes back as a replica
 
     def apply_sentinel_users(self) -> None:
         """Every service user (discovery only) and the operator (everything) on each sentinel,
