@@ -41,7 +41,7 @@ def free_port() -> int:
 def free_ports() -> Ports:
     return Ports(redis=free_port(), sandbox=free_port(), api=free_port(), executor=free_port(),
                  credentials=free_port(), strategy=free_port(), dashboard=free_port(),
-                 notifier=free_port())
+                 notifier=free_port(), books=free_port())
 
 
 def peak_rss_mb(pid: int) -> float | None:

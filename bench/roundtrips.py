@@ -183,7 +183,7 @@ def _live_settings() -> ExecutorSettings:
 async def _arm(bus: Bus, user: str) -> None:
     await state.set_credential_status(bus.redis, user, "binanceus",
                                       {"status": "validated", "can_trade": True})
-    await bus.redis.hset(state.ARMED, user, "1")
+    await bus.redis.hset(state.ARMED, state.armed_field(user, "binanceus"), "1")
 
 
 async def _intents_one_by_one(bus: Bus, user: str, n: int,

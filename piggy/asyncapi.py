@@ -43,6 +43,8 @@ def executor() -> FastStream:
 def gateway() -> FastStream:
     from services.gateway import handlers
     from services.gateway.context import GatewayContext
+    from shared.books.db import make_engine
+    from shared.books.queries import Books
     from shared.settings import ApiSettings, ExchangeSettings, GatewaySettings
     from shared.vault import Vault
 
@@ -50,7 +52,20 @@ def gateway() -> FastStream:
     handlers.register(GatewayContext(
         bus=bus, vault=Vault(bus.redis, bytes(32)), api=ApiSettings.model_construct(),
         exchange=ExchangeSettings.model_construct(), gateway=GatewaySettings.model_construct(),
-        api_token="docs"))
+        api_token="docs", books=Books(make_engine("sqlite://"))))
+    return FastStream(bus.broker)
+
+
+def books() -> FastStream:
+    from services.books import handlers
+    from services.books.context import BooksContext
+    from shared.books.db import make_engine
+    from shared.books.queries import Books
+    from shared.books.settings import BooksSettings
+
+    bus = _bus("books")
+    handlers.register(BooksContext(bus=bus, books=Books(make_engine("sqlite://")),
+                                   settings=BooksSettings.model_construct(books_batch_size=256)))
     return FastStream(bus.broker)
 
 
@@ -89,6 +104,7 @@ def strategy() -> FastStream:
 
 SERVICES: dict[str, Callable[[], FastStream]] = {
     "executor": executor, "gateway": gateway, "credentials": credentials, "strategy": strategy,
+    "books": books,
 }
 
 

@@ -15,18 +15,17 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import checks, client, keys, ops, output, redis_cli, strategy, tokens
+from piggy import books, buy, checks, client, keys, ops, output, positions, redis_cli, strategy, tokens
 from piggy import config as config_cli
 from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
-from shared import redis_acl, redis_conn, tradelog
+from shared import redis_acl, tradelog
 from shared.config_file import CONFIG_ENV, ConfigFileError
 from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import (
     ApiSettings,
-    ExchangeSettings,
     HomeSettings,
     RedisSettings,
     StackSettings,
@@ -38,6 +37,9 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(tokens.app, name="token")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(books.app, name="books")
+app.command("positions")(positions.positions)
+app.command("pnl")(positions.pnl)
 app.add_typer(redis_cli.app, name="redis")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
@@ -65,6 +67,7 @@ def _root(
                                       "~/.config/cryptopiggy/piggy.toml, <state folder>/piggy.toml)"),
 ) -> None:
     """CryptoPiggy operator CLI. Settings: environment > piggy.toml > defaults (`piggy config show`)."""
+    output.json_mode(False)  # a --json command sets it for itself
 
 
 def _usd(text: str) -> Decimal:
@@ -80,7 +83,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        fail(f"Redis unreachable at {redis_conn.redact(_redis_url())} ({type(exc).__name__}). "
+        fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}). "
              "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
 
 
@@ -175,6 +178,13 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
              "log in the state folder's logs/")
     console.print("trade log:")
     _print_trade(line)
+    if line.mode.value in ("LIVE", "PAPER") and line.filled:
+        held = positions.journaled_position(redis_url, "demo", exchange, line.symbol,
+                                            line.mode.value, intent.intent_id)
+        console.print("position (from the books): " + (
+            positions.describe_position(held) if held is not None else
+            "not journaled within 20 s; `piggy positions --user demo` shows it once it is"),
+            highlight=False)
 
 
 @app.command()
@@ -209,65 +219,58 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              as_json: bool = JsonOpt) -> None:
     """Publish a test-buy intent and wait for its outcome.
 
-    Before anything is sent the API is asked for the exchange's smallest accepted amount; when
-    the amount is below it, that minimum is shown and only bought with --accept-minimum (or a
-    yes at the prompt)."""
+    Before anything is sent the API is asked for the exchange's smallest accepted amount: an
+    unknown symbol is refused (exit 3) with the API's close matches; when the amount is below the
+    minimum, that minimum (what the buy spends at most, fee included) is shown and only bought
+    with --accept-minimum (or a yes at the prompt). With --json, stdout is one JSON document."""
+    output.json_mode(as_json)
     amount = _usd(usd)
     symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
-    amount = _at_least_the_minimum(exchange, symbol, amount, accept_minimum)
+    amount, offer = buy.at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
-        raise typer.Exit(tokens.live_test_buy(user, symbol, amount, exchange, output.out()))
+        raise typer.Exit(buy.live(user, symbol, amount, exchange, offer))
     intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
                                      exchange=exchange, timeout_s=timeout))
-    if as_json:
-        output.emit_json({"intent": intent.model_dump(mode="json"),
-                          "outcome": line.model_dump(mode="json") if line else None})
-    else:
-        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
     if line is None:
         fail(f"no outcome for intent {intent.intent_id} within {timeout:g}s: is the executor "
-             "running? (`piggy trades` shows it once it lands)")
-    if not as_json:
+             "running? (`piggy trades` shows it once it lands)",
+             data={"intent": intent.model_dump(mode="json"), "outcome": None, "minimum": offer})
+    code = REFUSED if line.status == "rejected" else 0
+    if as_json:
+        output.emit_json({"ok": code == 0, "exitCode": code,
+                          "intent": intent.model_dump(mode="json"),
+                          "outcome": line.model_dump(mode="json"), "minimum": offer})
+    else:
+        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
         _print_trade(line)
-    raise typer.Exit(REFUSED if line.status == "rejected" else 0)
-
-
-def _at_least_the_minimum(exchange: str, symbol: str, amount: Decimal, accept: bool) -> Decimal:
-    console = output.out()
-    quote = client.ask("GET", "/api/minimum", params={
-        "exchange": exchange, "symbol": symbol, "amountUsd": format(amount, "f")})
-    if not isinstance(quote, dict):  # no API (or no token): the executor still checks
-        output.err().print("[yellow]could not ask the API for the exchange's minimum; "
-                           "sending as is[/]")
-        return amount
-    if quote.get("enough"):
-        return amount
-    smallest = Decimal(str(quote["minimumUsd"]))
-    console.print(f"[yellow]{quote['reason']}[/]\nthe smallest amount {exchange} accepts for "
-                  f"{quote['symbol']} now: ${smallest}")
-    if accept or (console.is_terminal and typer.confirm(f"buy ${smallest} instead?")):
-        return smallest
-    console.print(f"nothing sent; run again with --usd {smallest} or --accept-minimum")
-    raise typer.Exit(REFUSED)
+    raise typer.Exit(code)
 
 
 @app.command()
 def trades(user: str | None = typer.Option(None, "--user", callback=checks.user),
-           limit: int = typer.Option(20, min=1),
+           limit: int = typer.Option(20, min=1, max=1000),
+           before: str | None = typer.Option(None, "--before", metavar="CURSOR",
+                                             help="the next page: the cursor the last one printed"),
            as_json: bool = JsonOpt) -> None:
-    """Print the trade log, newest first (tab-separated when piped)."""
-    lines = _run(ops.trades(_redis_url(), user, limit))
+    """Print the trade history from the books, newest first (tab-separated when piped)."""
+    output.json_mode(as_json)
+    page = books.trades_page(user, limit, before)
+    lines = page.lines
     if as_json:
-        output.emit_json([ln.model_dump(mode="json") for ln in lines])
-        return
-    output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
-                  "filled", "cost", "fee", "order id", "intent", "reasons"],
-                 [(ln.ts.strftime("%H:%M:%S"), ln.mode.value, ln.status, ln.user_id, ln.exchange,
-                   ln.symbol, ln.side.value, ln.amount_usd,
-                   f"{ln.filled.normalize():f}" if ln.filled else "",
-                   f"{ln.cost.normalize():f}" if ln.cost else "",
-                   f"{ln.fee.normalize():f} {ln.fee_currency}".strip() if ln.fee else "",
-                   ln.order_id or "-", ln.intent_id, "; ".join(ln.reasons)) for ln in lines])
+        output.emit_json(lines)
+    else:
+        output.table(["time", "mode", "status", "user", "exchange", "symbol", "side", "asked usd",
+                      "filled", "cost", "fee", "order id", "intent", "reasons"],
+                     [(ln["ts"][11:19], ln["mode"], ln["status"], ln["user_id"], ln["exchange"],
+                       ln["symbol"], ln["side"], ln["amount_usd"],
+                       ln["filled"] if ln["filled"] != "0" else "",
+                       ln["cost"] if ln["cost"] != "0" else "",
+                       f"{ln['fee']} {ln['fee_currency']}".strip() if ln["fee"] != "0" else "",
+                       ln["order_id"] or "-", ln["intent_id"], "; ".join(ln["reasons"]))
+                      for ln in lines])
+    if page.next:
+        output.err().print(f"more: piggy trades{' --user ' + user if user else ''} "
+                           f"--limit {limit} --before '{page.next}'", highlight=False)
 
 
 @app.command()
@@ -307,8 +310,9 @@ def _print_status(body: dict[str, object], as_json: bool = False) -> None:
         return
     console = output.out()
     armed = body.get("armed")
-    console.print(("[bold white on red] LIVE ARMED [/]" if armed else "[cyan]not armed[/]")
-                  + f"  {body.get('message', '')}")
+    where = f" on {body['exchange']}" if body.get("exchange") else ""
+    console.print((f"[bold white on red] LIVE ARMED{where} [/]" if armed
+                   else f"[cyan]not armed{where}[/]") + f"  {body.get('message', '')}")
     gates = body.get("gates")
     for gate in gates if isinstance(gates, list) else []:
         mark = "[green]open  [/]" if gate["open"] else "[red]CLOSED[/]"
@@ -321,7 +325,9 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
              token: str = typer.Option("", "--token", envvar="PIGGY_CONFIRM_TOKEN",
                                        help="the LIVE_CONFIRM_TOKEN, when the executor requires one"),
              as_json: bool = JsonOpt) -> None:
-    """Arm live trading for a user: only when every other gate is open (exit 3 when not)."""
+    """Arm live trading for a user on EXCHANGE (only there): only when every other gate is open
+    (exit 3 when not)."""
+    output.json_mode(as_json)
     body = client.call("POST", "/api/live/arm", json={"userId": user, "exchange": exchange,
                                                       "confirmToken": token})
     _print_status(body, as_json)
@@ -330,15 +336,22 @@ def live_arm(user: str = typer.Option(..., "--user", callback=checks.user),
 
 @live_app.command("disarm")
 def live_disarm(user: str = typer.Option(..., "--user", callback=checks.user),
+                exchange: str | None = typer.Option(
+                    None, "--exchange", help="disarm only there (default: every exchange)"),
                 as_json: bool = JsonOpt) -> None:
-    """Disarm live trading for a user (always works)."""
-    _print_status(client.call("POST", "/api/live/disarm", json={"userId": user}), as_json)
+    """Disarm live trading for a user, on one exchange or on all (always works)."""
+    output.json_mode(as_json)
+    body: dict[str, object] = {"userId": user}
+    if exchange is not None:
+        body["exchange"] = _exchange(exchange)
+    _print_status(client.call("POST", "/api/live/disarm", json=body), as_json)
 
 
 @live_app.command("status")
 def live_status(user: str = typer.Option(..., "--user", callback=checks.user),
                 exchange: str = EXCHANGE_OPTION, as_json: bool = JsonOpt) -> None:
-    """Every gate, open or closed, with its reason."""
+    """Every gate on EXCHANGE, open or closed, with its reason (arming is per exchange)."""
+    output.json_mode(as_json)
     _print_status(client.call("GET", f"/api/live/{user}", params={"exchange": exchange}), as_json)
 
 
@@ -353,9 +366,10 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
     The secret goes from the sandbox straight into the vault; it is never printed."""
     from sandbox.admin import SandboxAdmin
 
-    url = ExchangeSettings().base_url(exchange)
+    url = client.exchange_url(exchange)
     if not url:
-        fail(f"PIGGY_{exchange.upper()}_URL is not set: no sandbox for {exchange}")
+        fail(f"no sandbox for {exchange}: start the stack (`piggy up`, which serves every "
+             f"exchange's sandbox) or set PIGGY_{exchange.upper()}_URL")
     quote = TEST_SYMBOLS[exchange].split("/")[1]
     try:
         key = SandboxAdmin(url).create_key(balances={quote: str(_usd(usdt))}, can_trade=can_trade)
@@ -370,7 +384,8 @@ def sandbox_key(user: str = typer.Option("demo", "--user", callback=checks.user)
 
 @app.command("sandbox")
 def sandbox(port: int = typer.Option(18000), seed: int = typer.Option(1)) -> None:
-    """Run the sandbox exchange (Binance.US-compatible) on 127.0.0.1:PORT."""
+    """Run the sandbox exchange on 127.0.0.1:PORT: binanceus at /, binance, kraken and coinbase
+    under /<exchange>, each speaking that exchange's own API (docs/sandbox.md)."""
     import runpy
     import sys
 
@@ -394,6 +409,8 @@ def main() -> None:
 
 def _die(message: str, code: int) -> None:
     output.error(message)  # outside typer's run: its Exit would not be caught here
+    if output.is_json():
+        output.emit_json({"ok": False, "error": message, "exitCode": code})
     sys.exit(code)
 
 

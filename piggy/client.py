@@ -1,28 +1,71 @@
-"""How the CLI reaches the running stack: the HTTP API (with its token) and Redis."""
+"""How the CLI reaches the running stack: the HTTP API (with its token), Redis and the
+exchanges' URLs. What the environment and ``piggy.toml`` don't say is taken from the stack
+file ``piggy up`` wrote in the state folder (``piggy/stackfile.py``), so a second shell
+finds the stack the first one started without any variable."""
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
+from piggy import stackfile
 from piggy.ha_stack import active_url
 from piggy.output import FAILED, USAGE, fail
-from shared.settings import ApiSettings, HomeSettings, RedisSettings, StackSettings
+from shared.settings import (
+    ApiSettings,
+    ExchangeSettings,
+    HomeSettings,
+    RedisSettings,
+    StackSettings,
+)
+
+
+def running_stack() -> stackfile.StackInfo | None:
+    return stackfile.read(HomeSettings().home)
 
 
 def redis_url() -> str:
     """``PIGGY_REDIS_URL`` (or ``PIGGY_REDIS_SENTINELS``) when set (environment or file), else
-    the sentinels of a `piggy up --ha` running from this state folder, else the embedded Redis
-    `piggy up` starts on ``PIGGY_REDIS_PORT``."""
+    the sentinels of a `piggy up --ha` running from this state folder, else the running stack's
+    Redis, else the embedded Redis on ``PIGGY_REDIS_PORT``; logged in as
+    ``PIGGY_REDIS_USERNAME`` when set, else as the stack's operator (its password from the
+    state folder)."""
     settings = RedisSettings()
+    info = running_stack()
+    url, user, password = settings.redis_url, settings.redis_username, settings.redis_password
     if "redis_url" not in settings.model_fields_set and not settings.redis_sentinels:
-        url = (active_url(HomeSettings().home)
+        url = (active_url(HomeSettings().home) or (info.redis_url if info else None)
                or f"redis://127.0.0.1:{StackSettings().redis_port}/0")
-        settings = settings.model_copy(update={"redis_url": url})
-    return settings.url()  # with the ACL user's password when one is set: never print it
+    if password is None and info is not None and info.redis_user:
+        found = stackfile.operator_password(HomeSettings().home)
+        if found:
+            user, password = info.redis_user, SecretStr(found)
+    return settings.model_copy(update={"redis_url": url, "redis_username": user,
+                                       "redis_password": password}).url()  # never print it
+
+
+def redis_shown() -> str:
+    """The Redis URL the CLI uses, as it may be printed (no password)."""
+    from piggy.child import shown
+
+    return shown(redis_url())
+
+
+def exchange_url(exchange: str) -> str | None:
+    """``PIGGY_<EXCHANGE>_URL`` when set, else the running stack's (its sandbox venue)."""
+    given = ExchangeSettings().base_url(exchange)
+    if given:
+        return given
+    info = running_stack()
+    return info.exchange_urls.get(f"PIGGY_{exchange.upper()}_URL") if info else None
 
 
 def api_base(settings: ApiSettings) -> str:
+    """``PIGGY_API_HOST``/``PIGGY_API_PORT`` when set, else the running stack's API."""
+    info = running_stack()
+    if info is not None and not {"api_host", "api_port"} & settings.model_fields_set:
+        return info.api_url
     return f"http://{settings.api_host}:{settings.api_port}"
 
 

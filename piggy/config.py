@@ -19,9 +19,10 @@ app = typer.Typer(help="The configuration: piggy.toml, the environment, the defa
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """Every settings class (each subclass of shared.settings.BaseSettings, the dashboard's and
-    the exchange rate budget's too)."""
+    """Every settings class (each subclass of shared.settings.BaseSettings, the dashboard's, the
+    books' and the exchange rate budget's too)."""
     import services.dashboard.settings  # noqa: F401 - registers DashboardSettings
+    import shared.books.settings  # noqa: F401 - registers BooksSettings
     import shared.exchanges.budget  # noqa: F401 - registers RateBudgetSettings
 
     found: list[type[BaseSettings]] = []

@@ -77,6 +77,7 @@ def status(user: str = typer.Option(..., "--user", callback=checks.user),
            exchange: str | None = typer.Option(None, "--exchange", callback=checks.exchange),
            as_json: bool = typer.Option(False, "--json", help="data only, as JSON, on stdout")) -> None:
     """Validation status and masked key (never the secret)."""
+    output.json_mode(as_json)
     params = {"exchange": exchange} if exchange else None
     result = call("GET", f"/api/credentials/{user}", params=params)
     if as_json:

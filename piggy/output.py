@@ -2,6 +2,10 @@
 
 On a terminal, rich colours and tables; piped, plain text: no colour, no line wrapping, and
 tables as tab-separated rows with a header line, so ``piggy trades | cut -f2`` works.
+
+With ``--json`` (``json_mode(True)``, set by the command) stdout holds exactly one JSON
+document in every branch: words for a person go to stderr (``human()``), and ``fail`` writes
+``{"ok": false, "error": …, "exitCode": …}`` to stdout as well as its line on stderr.
 """
 from __future__ import annotations
 
@@ -25,6 +29,18 @@ EXIT_CODES = (
 )
 
 
+_mode = {"json": False}
+
+
+def json_mode(on: bool) -> None:
+    """Set by each invocation (the root callback resets it; ``--json`` commands set it)."""
+    _mode["json"] = on
+
+
+def is_json() -> bool:
+    return _mode["json"]
+
+
 def _console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
@@ -40,8 +56,13 @@ def err() -> Console:
     return _console(stderr=True)
 
 
+def human() -> Console:
+    """Where words for a person go: stdout, or stderr when stdout is for JSON."""
+    return _console(stderr=is_json())
+
+
 def say(text: str) -> None:
-    out().print(text)
+    human().print(text)
 
 
 def error(message: str) -> None:
@@ -49,9 +70,12 @@ def error(message: str) -> None:
     err().print(Text.assemble(("error: ", "red"), message))
 
 
-def fail(message: str, code: int = FAILED) -> NoReturn:
-    """One line on stderr, then exit with ``code``."""
+def fail(message: str, code: int = FAILED, data: dict[str, Any] | None = None) -> NoReturn:
+    """One line on stderr (and, with ``--json``, the JSON answer with ``data`` on stdout), then
+    exit with ``code``."""
     error(message)
+    if is_json():
+        emit_json({"ok": False, "error": message, "exitCode": code, **(data or {})})
     raise typer.Exit(code)
 
 

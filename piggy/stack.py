@@ -21,11 +21,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from pydantic import SecretStr
 
-from piggy import ops
+from piggy import child_env, ops, stackfile
 from piggy import ports as portcheck
 from piggy.child import Child, http_probe, redis_probe, shown
 from piggy.embedded_redis import find_redis_server
@@ -33,9 +34,10 @@ from piggy.ha_redis import HaPorts, HaRedis
 from piggy.ha_stack import forget_ha, start_ha, stop_ha
 from piggy.supervision import GiveUp, RestartPolicy, RestartTracker
 from shared import redis_acl, redis_conn, streams
+from shared.books.settings import BooksSettings
 from shared.events import ServiceRestarted
 from shared.files import write_private
-from shared.settings import ApiSettings, StackSettings, with_credentials
+from shared.settings import ApiSettings, StackSettings, VaultSettings, with_credentials
 
 __all__ = ["Child", "ChildSpec", "Ports", "Stack", "StackError"]
 
@@ -57,13 +59,14 @@ class Ports:
     strategy: int = 8003
     dashboard: int = 8501
     notifier: int = 8004
+    books: int = 8005
 
     @classmethod
     def from_settings(cls, stack: StackSettings, api: ApiSettings) -> Ports:
         return cls(redis=stack.redis_port, sandbox=stack.sandbox_port, api=api.api_port,
                    executor=stack.executor_port, credentials=stack.credentials_port,
                    strategy=stack.strategy_port, dashboard=stack.dashboard_port,
-                   notifier=stack.notifier_port)
+                   notifier=stack.notifier_port, books=BooksSettings().books_port)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class ChildSpec:
 
 CHILDREN = (
     ChildSpec("sandbox", "sandbox", "sandbox", "PIGGY_SANDBOX_PORT", "/api/v3/time", instance=False),
+    # the books first: they create and migrate the database the gateway reads the history from
+    ChildSpec("books", "services.books", "books", "PIGGY_BOOKS_PORT", "/healthz"),
     ChildSpec("gateway", "services.gateway", "api", "PIGGY_API_PORT", "/healthz"),
     ChildSpec("executor", "services.executor", "executor", "PIGGY_EXECUTOR_PORT", "/healthz"),
     ChildSpec("credentials", "services.credentials", "credentials", "PIGGY_CREDENTIALS_PORT", "/healthz"),
@@ -104,7 +109,8 @@ class Stack:
     redis_child: Child | None = None
     without: frozenset[str] = frozenset()  # children not to start (tests, partial stacks)
     # One Redis ACL user per service (shared/redis_acl.py). ``acl_passwords`` may name any of
-    # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run.
+    # them (PIGGY_REDIS_PASSWORD_<SERVICE>); the others are generated for this run. `piggy up`
+    # turns it on unless PIGGY_REDIS_ACL=0.
     acl: bool = False
     acl_passwords: dict[str, str] = field(default_factory=dict, repr=False)
     redis_admin_url: str | None = field(default=None, repr=False)
@@ -153,6 +159,9 @@ class Stack:
         began = time.monotonic()
         self.home = self.home.resolve()
         self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.acl:
+            self.say("WARNING: Redis ACLs are off (PIGGY_REDIS_ACL=0): every service shares one "
+                     "Redis login and may read and write every key, the vault included")
         if self.acl:  # every password known before any child's environment is made
             generated = not self.acl_passwords.get(redis_acl.OPERATOR)
             self._acl_users()
@@ -180,19 +189,76 @@ class Stack:
             self.say(f"redis       using PIGGY_REDIS_URL {shown(self.redis_url)}")
             if self.acl:
                 self._lock_down_redis()
+        self._index_vault()
+        secrets_of = self._secrets()
         for child in self.children:
-            child.env = self.env() | child.env
+            child.env = child_env.child_env(child.name, self.env() | child.env,
+                                            secrets_of(child.name))
             child.start()
             assert child.proc is not None
             self.say(f"{child.name:<11} started (pid {child.proc.pid}); log {child.log_path}")
         self._wait_healthy(self.children, (services_from or began) + timeout)
+        stackfile.write(self.home, self.info())
         return time.monotonic() - began
+
+    def _index_vault(self) -> None:
+        """Vault entries saved before the vault kept its index set are added to it (as the
+        operator: the services may not SCAN)."""
+        from shared.vault import INDEX
+
+        with redis.Redis.from_url(self.redis_admin_url or self.operator_url()) as client:
+            refs = list(client.scan_iter(match="piggy:vault:*", count=500, _type="HASH"))
+            if refs:
+                client.sadd(INDEX, *refs)
+
+    def info(self) -> stackfile.StackInfo:
+        """What a CLI in another shell needs to find this stack (no secret)."""
+        urls = {k: v for k, v in self.env().items()
+                if k.startswith("PIGGY_") and k.endswith("_URL") and k != "PIGGY_REDIS_URL"}
+        return stackfile.StackInfo(
+            api_url=self.api_url, dashboard_url=self.dashboard_url,
+            redis_url=without_credentials(self.redis_url or ""),
+            redis_user=redis_acl.OPERATOR if self.acl else None, exchange_urls=urls,
+            pid=os.getpid())
+
+    def direct_route(self) -> bool:
+        return self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
+
+    def _secrets(self) -> Callable[[str], dict[str, str]]:
+        """Each child's own secrets: its Redis login; the vault master key for the processes
+        that decrypt (loaded or created here, so no other child needs the key file); the
+        operator's API token (when set) for the gateway, which checks it."""
+        direct = self.direct_route()
+        key = self._master_key() if any(child_env.decrypts(c.name, direct)
+                                        for c in self.children) else None
+        token = self.env().get(child_env.API_TOKEN) or os.environ.get(child_env.API_TOKEN)
+
+        def of(name: str) -> dict[str, str]:
+            own = self.redis_env(name) if name in redis_acl.SERVICES else {}
+            if not self.acl and name in redis_acl.SERVICES:
+                own = {k: v for k in child_env.REDIS_LOGIN if (v := os.environ.get(k))}
+            if key is not None and child_env.decrypts(name, direct):
+                own[child_env.MASTER_KEY] = key
+            if token and name == "gateway":
+                own[child_env.API_TOKEN] = token
+            return own
+
+        return of
+
+    def _master_key(self) -> str:
+        import base64
+
+        from shared.vault import load_master_key
+
+        given = self.extra_env.get(child_env.MASTER_KEY)
+        settings = (VaultSettings(home=self.home, master_key=SecretStr(given)) if given
+                    else VaultSettings(home=self.home))
+        return base64.urlsafe_b64encode(load_master_key(settings)).decode()
 
     def _acl_users(self) -> list[redis_acl.AclUser]:
         names = (*redis_acl.SERVICES, redis_acl.OPERATOR)
         self.acl_passwords = {n: self.acl_passwords.get(n) or secrets.token_urlsafe(24) for n in names}
-        direct = self.env().get("PIGGY_DIRECT_ROUTE", "").lower() in ("1", "true", "yes")
-        return redis_acl.users(self.acl_passwords, direct_route=direct)
+        return redis_acl.users(self.acl_passwords, direct_route=self.direct_route())
 
     def _write_acl_file(self) -> Path:
         """For a Redis this stack starts: its users in an ACL file (password hashes only; the
@@ -216,8 +282,7 @@ class Stack:
     def _save_operator_password(self) -> None:
         path = self.home / "redis-operator-password"
         write_private(path, self.acl_passwords[redis_acl.OPERATOR])
-        self.say(f"redis       operator password (for the CLI) in {path}: "
-                 "PIGGY_REDIS_USERNAME=operator PIGGY_REDIS_PASSWORD=$(cat that file)")
+        self.say(f"redis       operator password (for the CLI, which reads it there) in {path}")
 
     def operator_url(self) -> str:
         """The Redis URL with the operator's credentials (in memory only; never print it)."""
@@ -269,7 +334,8 @@ class Stack:
         env = dict(os.environ)
         for inherited in ("PIGGY_REDIS_USERNAME", "PIGGY_REDIS_PASSWORD"):
             env.pop(inherited, None)  # each child gets its own user (or none), never the operator's
-        env.update({"PIGGY_REDIS_URL": self.redis_url or "", "PIGGY_HOME": str(self.home),
+        url = without_credentials(self.redis_url or "") if self.acl else self.redis_url or ""
+        env.update({"PIGGY_REDIS_URL": url, "PIGGY_HOME": str(self.home),
                     "PIGGY_API_PORT": str(self.ports.api), "PYTHONUNBUFFERED": "1"})
         if self.sandbox:  # the sandbox serves every exchange, each under /<name>
             env.update(sandbox_urls(self.sandbox_url))
@@ -305,9 +371,7 @@ class Stack:
                 self.say("dashboard   skipped: streamlit is not installed (pip install -e .)")
                 continue
             port = getattr(self.ports, spec.port)
-            env = {"PIGGY_HEALTH_PORT": str(port)}
-            if spec.name in redis_acl.SERVICES:
-                env |= self.redis_env(spec.name)
+            env = {"PIGGY_HEALTH_PORT": str(port)}  # its secrets are added at start (_secrets)
             argv = [py, "-m", spec.module]
             if spec.name == "sandbox":
                 argv += ["--port", str(port), "--seed", self.env().get("PIGGY_SANDBOX_SEED", "1")]
@@ -428,8 +492,15 @@ class Stack:
         if self.redis_child is not None and self.redis_child.proc is not None:
             self.redis_child.stop(STOP_TIMEOUT_S)
             self.say("redis       stopped")
+        stackfile.remove(self.home, os.getpid())
         if self.ha_redis is not None:
             stop_ha(self)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a user or password (what a child or the stack file may hold)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def sandbox_urls(root: str) -> dict[str, str]:

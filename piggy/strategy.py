@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import redis.asyncio as aredis
 import typer
 
-from piggy import output
+from piggy import client, output
 from piggy.client import redis_url
 from services.strategy import backtest as bt
 from services.strategy.config import ConfigError, load
@@ -28,7 +28,7 @@ async def _with_store(fn: Any) -> Any:
     try:
         return await fn(StrategyStore(redis))
     except (aredis.RedisError, OSError) as exc:
-        output.fail(f"Redis unreachable at {redis_conn.redact(redis_url())} ({type(exc).__name__}); "
+        output.fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}); "
                     "is `piggy up` running, and is PIGGY_REDIS_URL right?")
     finally:
         await redis.aclose()
@@ -52,6 +52,7 @@ def _as_json(rows: list[tuple[str, dict[str, Any], dict[str, str], str]]) -> Non
 @app.command("list")
 def list_(as_json: bool = JsonOpt) -> None:
     """Every strategy a runner has registered, with its status."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     if as_json:
         _as_json(rows)
@@ -71,6 +72,7 @@ def list_(as_json: bool = JsonOpt) -> None:
 def status(name: str = typer.Argument(None, help="one strategy; default: all"),
            as_json: bool = JsonOpt) -> None:
     """Status, spending, next due time and the last error of each strategy."""
+    output.json_mode(as_json)
     rows = asyncio.run(_with_store(_overview))
     rows = [r for r in rows if name is None or r[0] == name]
     if name is not None and not rows:

@@ -14,7 +14,6 @@ from rich.console import Console
 from piggy import checks, client
 from piggy.output import REFUSED
 from shared import redis_conn, tokens
-from shared.settings import RedisSettings
 
 app = typer.Typer(help="Per-user API tokens: each acts only for its own user id.",
                   no_args_is_help=True)
@@ -22,7 +21,7 @@ T = TypeVar("T")
 
 
 def _with_redis(job: Callable[[aredis.Redis], Awaitable[T]]) -> T:
-    url = RedisSettings().url()
+    url = client.redis_url()
 
     async def run() -> T:
         redis = redis_conn.async_client(url, decode_responses=True)

@@ -68,6 +68,22 @@ class _AdminCalls:
         query = "&".join(f"{k}={v}" for k, v in _some(api_key=api_key, symbol=symbol).items())
         return self._call("GET", "/admin/orders" + (f"?{query}" if query else ""))
 
+    def external_order(self, api_key: str, symbol: str, side: str = "BUY", *,
+                       quote_qty: Amount | None = None, qty: Amount | None = None,
+                       client_order_id: str | None = None) -> Any:
+        """A filled market order placed "outside the product" for ``api_key``'s account
+        (``symbol`` is the venue's market id) -> the order as ``orders()`` lists it."""
+        return self._call("POST", "/admin/orders", {"api_key": api_key, "symbol": symbol,
+                                                    "side": side, **_some(
+            quote_qty=None if quote_qty is None else str(quote_qty),
+            qty=None if qty is None else str(qty), client_order_id=client_order_id)})
+
+    def drop_answers(self, api_key: str, count: int = 1, *, hold_ms: int | None = None) -> Any:
+        """Lose the answers of ``api_key``'s next ``count`` order placements (they are placed
+        and filled; each answer is held ``hold_ms``, default 30 s, then the connection closed)."""
+        return self._call("POST", "/admin/drop_answers",
+                          {"api_key": api_key, "count": count, **_some(hold_ms=hold_ms)})
+
     def rejections(self) -> Any:
         return self._call("GET", "/admin/rejections")
 

@@ -10,6 +10,12 @@ PATCH  /admin/keys/{api_key}      {can_trade?, can_withdraw?, revoked?, balances
 DELETE /admin/keys/{api_key}      the key becomes unknown (-2015)
 GET    /admin/orders              every order accepted (?api_key=, ?symbol=): ground truth,
                                   with ``venue_order_id`` (kraken txid, coinbase order_id)
+POST   /admin/orders              {api_key, symbol, side, quote_qty | qty, client_order_id?}:
+                                  a filled market order placed "outside the product" (as on
+                                  the exchange's website) -> the order, as GET lists it
+POST   /admin/drop_answers        {api_key, count?, hold_ms?}: the key's next ``count`` (1)
+                                  order placements are placed and filled, their answers held
+                                  ``hold_ms`` (30000) then the connection closed -> the rule
 GET    /admin/rejections          every order request refused, with its code and msg
 POST   /admin/faults              see ``sandbox.faults`` -> {id, ...}
 GET    /admin/faults              the rules and how often each fired
@@ -32,7 +38,8 @@ from aiohttp import web
 
 from sandbox.auth import ApiKey
 from sandbox.dialects.ids import venue_order_id
-from sandbox.orders import fmt
+from sandbox.external import ExternalOrderError, drop_answers, place_external
+from sandbox.orders import Order, fmt
 from sandbox.routing import state_of
 from sandbox.state import SandboxState
 
@@ -131,13 +138,63 @@ async def delete_key(request: web.Request) -> web.Response:
     return web.json_response({"deleted": request.match_info["api_key"]})
 
 
+def _order_view(st: SandboxState, order: Order) -> dict[str, Any]:
+    return {**order.admin(), "venue_order_id": venue_order_id(st.name, order.order_id),
+            "external": bool(order.extra.get("external"))}
+
+
 @routes.get("/admin/orders")
 async def list_orders(request: web.Request) -> web.Response:
     st, q = state_of(request), request.query
-    orders = [{**o.admin(), "venue_order_id": venue_order_id(st.name, o.order_id)}
-              for o in st.engine.orders.values()
+    orders = [_order_view(st, o) for o in st.engine.orders.values()
               if q.get("api_key", o.api_key) == o.api_key and q.get("symbol", o.symbol) == o.symbol]
     return web.json_response(orders)
+
+
+def _named_key(st: SandboxState, body: dict[str, Any]) -> ApiKey:
+    key = st.keys.keys.get(str(body.get("api_key") or ""))
+    if key is None:
+        raise AdminError("api_key must name an existing key")
+    return key
+
+
+def _amount(body: dict[str, Any], name: str) -> Decimal | None:
+    if body.get(name) is None:
+        return None
+    try:
+        value = Decimal(str(body[name]))
+    except InvalidOperation:
+        raise AdminError(f"{name} must be a decimal") from None
+    if not value.is_finite() or value <= 0:
+        raise AdminError(f"{name} must be > 0")
+    return value
+
+
+@routes.post("/admin/orders")
+async def external_order(request: web.Request) -> web.Response:
+    st, body = state_of(request), await _json(request)
+    key = _named_key(st, body)
+    cid = body.get("client_order_id")
+    try:
+        order = place_external(st, key, str(body.get("symbol") or ""),
+                               str(body.get("side") or ""), quote=_amount(body, "quote_qty"),
+                               qty=_amount(body, "qty"),
+                               client_order_id=None if cid is None else str(cid))
+    except ExternalOrderError as exc:
+        raise AdminError(str(exc)) from None
+    return web.json_response(_order_view(st, order), status=201)
+
+
+@routes.post("/admin/drop_answers")
+async def drop_order_answers(request: web.Request) -> web.Response:
+    st, body = state_of(request), await _json(request)
+    key = _named_key(st, body)
+    try:
+        rule = drop_answers(st, key.api_key, int(body.get("count", 1)),
+                            int(body.get("hold_ms", 30_000)))
+    except (TypeError, ValueError) as exc:
+        raise AdminError(str(exc)) from None
+    return web.json_response(rule.to_dict(), status=201)
 
 
 @routes.get("/admin/rejections")

@@ -9,6 +9,8 @@ that venue's wire format (``sandbox.dialects``).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -19,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from sandbox import admin_routes
-from sandbox.dialects import binance, coinbase, kraken
+from sandbox.dialects import binance, coinbase, coinbase_history, kraken, kraken_history
 from sandbox.errors import WireError
 from sandbox.faults import FaultRule
 from sandbox.routing import PATH_KEY, PREFIX_KEY, STATE_KEY, split_venue, venue_path
@@ -33,6 +35,9 @@ STOPPING: web.AppKey[asyncio.Event] = web.AppKey("sandbox_stopping", asyncio.Eve
 STATES: web.AppKey[dict[str, SandboxState]] = web.AppKey("sandbox_states", dict)
 DIALECTS: dict[str, ModuleType] = {"binanceus": binance, "binance": binance, "kraken": kraken,
                                    "coinbase": coinbase}
+# routes a dialect serves from a module of their own
+MORE_ROUTES: dict[str, tuple[web.RouteTableDef, ...]] = {
+    "kraken": (kraken_history.routes,), "coinbase": (coinbase_history.routes,)}
 KEY_HEADERS = ("X-MBX-APIKEY", "API-Key", "CB-ACCESS-KEY", "Authorization")
 
 
@@ -47,6 +52,21 @@ async def resolve_venue(request: web.Request, handler: Handler) -> web.StreamRes
     request[STATE_KEY] = states[name or DEFAULT]
     request[PREFIX_KEY], request[PATH_KEY] = prefix, path
     return await handler(request)
+
+
+def request_key(request: web.Request) -> str | None:
+    """The API key a request names (not verified): the venue's key header, or a coinbase JWT's
+    ``kid``. Fault rules scoped to a key match on it."""
+    for header in KEY_HEADERS[:3]:
+        if request.headers.get(header):
+            return request.headers[header]
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        head = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    except (ValueError, binascii.Error):
+        return None
+    kid = head.get("kid") if isinstance(head, dict) else None
+    return str(kid) if kid else None
 
 
 def _dialect(request: web.Request) -> ModuleType:
@@ -104,7 +124,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     """The venue's fault rules, matched against the path without the venue prefix."""
     if _is_admin(request):
         return await handler(request)
-    latency, rule = request[STATE_KEY].faults.pick(request.method, venue_path(request))
+    latency, rule = request[STATE_KEY].faults.pick(request.method, venue_path(request),
+                                                   request_key(request))
     if latency:
         # The request has fully arrived and will run after the delay even if the client has
         # given up by then, as on a slow real exchange: a timed-out order may still exist.
@@ -173,6 +194,8 @@ def build_app(states: SandboxState | Mapping[str, SandboxState], *,
         _add(app, "", binance.routes)
         _add(app, "", admin_routes.routes)
     for name in states:
+        for more in MORE_ROUTES.get(name, ()):  # first: fixed paths before ``{order_id}``
+            _add(app, f"/{name}", more)
         _add(app, f"/{name}", DIALECTS[name].routes)
         _add(app, f"/{name}", admin_routes.routes)
 

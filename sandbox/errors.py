@@ -10,6 +10,7 @@ class WireError(Exception):
     """An error a dialect answers as ``status`` + ``body()`` (JSON) in its own wire format."""
 
     status: int
+    recorded = False  # already in the venue's admin rejections list
 
     def body(self) -> object:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Fault injection rules: which request gets which failure, for a count or a probability.
 
-A rule matches ``"*"``, a path (``"/api/v3/order"``, any method) or ``"METHOD /path"``.
+A rule matches ``"*"``, a path (``"/api/v3/order"``, any method) or ``"METHOD /path"``, and,
+with ``api_key``, only the requests signed with that key (the admin API's ``drop_answers``).
 Each rule draws from its own ``random.Random(seed)``, so a probabilistic fault fires on the
 same requests for the same seed and request sequence. Latency rules add up and then the request
 continues; of the other kinds, the first matching rule that fires decides the outcome:
@@ -39,6 +40,7 @@ class FaultRule:
     latency_ms: int
     status: int | None
     json: bool
+    api_key: str | None = None
     fired: int = 0
     rng: random.Random = field(init=False, repr=False)
 
@@ -49,14 +51,16 @@ class FaultRule:
     def exhausted(self) -> bool:
         return self.count is not None and self.fired >= self.count
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, api_key: str | None = None) -> bool:
+        if self.api_key is not None and self.api_key != api_key:
+            return False
         return self.endpoint in ("*", path, f"{method} {path}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "endpoint": self.endpoint, "kind": self.kind,
                 "count": self.count, "probability": self.probability, "seed": self.seed,
                 "latency_ms": self.latency_ms, "status": self.status, "json": self.json,
-                "fired": self.fired, "exhausted": self.exhausted}
+                "api_key": self.api_key, "fired": self.fired, "exhausted": self.exhausted}
 
 
 class FaultInjector:
@@ -84,7 +88,8 @@ class FaultInjector:
             count=None if count is None else int(count), probability=probability,
             seed=int(spec.get("seed", self.seed * 1000 + self._next_id)),
             latency_ms=int(spec.get("latency_ms", DEFAULT_LATENCY_MS.get(kind, 0))),
-            status=None if status is None else int(status), json=bool(spec.get("json", False)))
+            status=None if status is None else int(status), json=bool(spec.get("json", False)),
+            api_key=None if spec.get("api_key") is None else str(spec["api_key"]))
         self._next_id += 1
         self.rules.append(rule)
         return rule
@@ -97,11 +102,12 @@ class FaultInjector:
     def clear(self) -> None:
         self.rules.clear()
 
-    def pick(self, method: str, path: str) -> tuple[int, FaultRule | None]:
+    def pick(self, method: str, path: str,
+             api_key: str | None = None) -> tuple[int, FaultRule | None]:
         """Total injected latency (ms) and the failure rule, if any, for this request."""
         latency, failure = 0, None
         for rule in self.rules:
-            if rule.exhausted or not rule.matches(method, path):
+            if rule.exhausted or not rule.matches(method, path, api_key):
                 continue
             if rule.kind != "latency" and failure is not None:
                 continue

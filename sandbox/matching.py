@@ -63,25 +63,32 @@ class Engine:
         account.update_time = self.clock()
 
     # placement --------------------------------------------------------------------------
+    def reject(self, api_key: str, params: Any, code: int | str, msg: str) -> None:
+        """Note a refused order request (``GET /admin/rejections``), whoever refused it."""
+        self.rejected.append({"time": self.clock(), "api_key": api_key, "params": params,
+                              "code": code, "msg": msg})
+
     def place(self, key: ApiKey, params: dict[str, str]) -> Order:
         try:
             return self._place(key, params)
         except errors.BinanceError as exc:
-            self.rejected.append({"time": self.clock(), "api_key": key.api_key,
-                                  "params": params, "code": exc.code, "msg": exc.msg})
+            self.reject(key.api_key, params, exc.code, exc.msg)
+            exc.recorded = True
             raise
 
     def place_request(self, key: ApiKey, req: OrderRequest, params: dict[str, Any], *,
-                      unique_cid: bool = True) -> Order:
-        """Execute an order a dialect has already validated; ``params`` is only recorded."""
+                      unique_cid: bool = True, record: bool = True) -> Order:
+        """Execute an order a dialect has already validated; ``params`` is only recorded
+        (``record=False``: the dialect records the refusal in its own words)."""
         try:
             existing = self.by_cid.get((key.account_id, req.client_order_id or ""))
             if existing is not None and (unique_cid or existing.is_open):
                 raise errors.duplicate_order()
             return self._execute(key, req)
         except errors.BinanceError as exc:
-            self.rejected.append({"time": self.clock(), "api_key": key.api_key,
-                                  "params": params, "code": exc.code, "msg": exc.msg})
+            if record:
+                self.reject(key.api_key, params, exc.code, exc.msg)
+                exc.recorded = True
             raise
 
     def _place(self, key: ApiKey, params: dict[str, str]) -> Order:

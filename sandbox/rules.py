@@ -134,6 +134,8 @@ def _market(params: dict[str, str], spec: MarketSpec, side: str, price: Decimal,
         quote = decimal_param(params, "quoteOrderQty", spec.quote_precision)
         check_notional(spec, quote, market=True)
         qty = spec.floor_qty(quote / price)  # Binance never breaks LOT_SIZE for quote orders
+        check_lot(spec, qty)
+        check_notional(spec, qty * price, market=True)  # what is bought (docs/exchanges.md)
     else:
         qty = decimal_param(params, "quantity", spec.base_precision)
     check_lot(spec, qty)
@@ -175,7 +177,9 @@ def market_request(spec: MarketSpec, side: str, price: Decimal, *, qty: Decimal 
     minimums, for dialects that parse their own wire params (Kraken, Coinbase).
 
     A quote-sized buy executes ``floor(quote / (price * (1 + quote_fee_rate)))`` to the lot
-    step, so cost plus a fee charged in the quote currency never exceeds ``quote``. Refusals
+    step, so cost plus a fee charged in the quote currency never exceeds ``quote``; both the
+    quote amount and the notional bought (quantity × price, fee left out: the stricter reading
+    of ``costmin``/``quote_min_size``, ``docs/exchanges.md``) must reach the minimum. Refusals
     are ``-1013`` filter failures with a ``reason`` (``below_minimum``, ``above_maximum``,
     ``off_step``): ``LOT_SIZE`` (quantity), ``NOTIONAL`` (cost), ``MARKET_LOT_SIZE``.
     """
@@ -186,6 +190,7 @@ def market_request(spec: MarketSpec, side: str, price: Decimal, *, qty: Decimal 
         qty = spec.floor_qty(quote / (price * (1 + quote_fee_rate)))
         check_lot(spec, qty)
         check_market_lot(spec, qty)
+        check_notional(spec, qty * price, market=True)  # what is bought, fee left out
         return OrderRequest(spec.symbol, side, "MARKET", "IOC", qty, Decimal(0), quote,
                             client_order_id, "FULL")
     assert qty is not None

@@ -1,7 +1,8 @@
 """Generate the event-flow section of docs/architecture.md from the code.
 
 Reads (without importing anything) every module of the services, the CLI and the bus:
-- a subscriber is a ``<bus>.consume(stream, group, schema)`` (or ``consume_batch``) call, written directly
+- a subscriber is a ``<bus>.consume(stream, group, schema)`` (or ``consume_batch``; ``follow(stream,
+  schema)`` reads without a group, shown as group "follows") call, written directly
   (``@ctx.bus.consume(streams.TICKERS, GROUP, Ticker)``) or inside a loop over a handler
   table (``for stream, schema, handler in table: ctx.bus.consume(stream, GROUP, schema)``,
   the table a list named in the same module or written inline in the ``for``);
@@ -142,6 +143,11 @@ class _Scanner(ast.NodeVisitor):
             if stream is not None:
                 self.consumers.add(Consumer(stream, self.participant, self.text(node.args[1]),
                                             self.text(node.args[2])))
+        if isinstance(func, ast.Attribute) and func.attr == "follow" and len(node.args) >= 2:
+            stream = self.stream(node.args[0])  # XREAD, no group: shown as "follows"
+            if stream is not None:
+                self.consumers.add(Consumer(stream, self.participant, "follows",
+                                            self.text(node.args[1])))
         if (isinstance(func, ast.Attribute) and func.attr in ("publish", "publish_durable")
                 and len(node.args) >= 2):
             stream = self.stream(node.args[1])

@@ -151,6 +151,9 @@ class OrderRejected(Event):
     message: str
     route: str = "gateway"
     symbol_id: str = ""
+    # False: refused before anything was sent to the exchange (metric piggy_order_refusals_total);
+    # True: the exchange answered or failed (piggy_exchange_errors_total)
+    sent: bool = True
 
 
 class TradeStatus(StrEnum):
@@ -303,12 +306,14 @@ class KillSwitchReleased(Event):
 class LiveArmed(Event):
     type: Literal["LiveArmed"] = "LiveArmed"
     user_id: str
+    exchange: str = ""  # empty only in events from before arming was per exchange
 
 
 class LiveDisarmed(Event):
     type: Literal["LiveDisarmed"] = "LiveDisarmed"
     user_id: str
     reason: str
+    exchange: str = ""  # empty: a pre-per-exchange arming, or every exchange
 
 
 class ServiceRestarted(Event):
@@ -344,7 +349,8 @@ class ArmLive(Event):
 class DisarmLive(Event):
     type: Literal["DisarmLive"] = "DisarmLive"
     user_id: UserId
-    exchange: Exchange = "binanceus"  # whose gates the answer shows
+    exchange: Exchange = "binanceus"  # the exchange disarmed, and whose gates the answer shows
+    everywhere: bool = False  # disarm the user on every exchange
     reason: str = "operator disarmed"
 
 
@@ -367,6 +373,7 @@ class LiveStatus(BaseModel):
     """The executor's answer to a live command: armed or not, and every gate with its reason."""
 
     user_id: str
+    exchange: str = ""
     armed: bool
     ok: bool
     message: str

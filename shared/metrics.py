@@ -11,6 +11,7 @@ when ``/metrics`` is scraped. Labels are low-cardinality: never a user id or an 
 from __future__ import annotations
 
 import re
+from collections import Counter as Counter_
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared import state
 from shared.events import RejectCategory
+from shared.exchanges import EXCHANGES
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _GATE = re.compile(r"^([a-z_]{2,32}): ")
@@ -31,6 +33,7 @@ _REMEMBERED_INTENTS = 10_000
 KNOWN_GATES = ("allow_live", "credentials", "gateway_heartbeat", "armed", "kill_switch",
                "dry_run", "min_amount", "max_amount", "daily_cap")
 KNOWN_EXCHANGES = ("binanceus",)
+KNOWN_REFUSALS = ("pre_trade", "unknown_symbol", "no_credentials", "not_live", "halted")
 LIVE_OUTCOMES = ("filled", "open", "rejected", "unknown")
 
 
@@ -81,6 +84,9 @@ class Metrics:
         self.exchange_errors = Counter("piggy_exchange_errors_total", "Orders the exchange "
                                        "refused or failed, by category", ["exchange", "category"],
                                        registry=r)
+        self.refusals = Counter("piggy_order_refusals_total", "Orders refused before anything "
+                                "was sent to the exchange (below its minimum, unknown symbol, no "
+                                "keys, kill switch, …), by reason", ["reason"], registry=r)
         self.credentials = Counter("piggy_credential_validations_total", "Key validation outcomes",
                                    ["exchange", "outcome", "reason"], registry=r)
         self.dead_letters = Counter("piggy_dead_letters_total", "Entries dead-lettered, by stream "
@@ -94,7 +100,8 @@ class Metrics:
                                       registry=r)
         self.kill_switch = Gauge("piggy_kill_switch_engaged", "1 while the emergency stop is "
                                  "engaged", registry=r)
-        self.armed_users = Gauge("piggy_live_armed_users", "Users with live trading armed",
+        self.armed_users = Gauge("piggy_live_armed_users", "Users with live trading armed, "
+                                 "per exchange (arming is per user and exchange)", ["exchange"],
                                  registry=r)
         self.pending = Gauge("piggy_consumer_pending", "Entries delivered to a group and not "
                              "yet acked", ["stream", "group"], registry=r)
@@ -110,6 +117,8 @@ class Metrics:
             self.decisions.labels(mode, outcome)
         for gate in KNOWN_GATES:
             self.gate_closed.labels(gate)
+        for reason in KNOWN_REFUSALS:
+            self.refusals.labels(reason)
         for exchange in KNOWN_EXCHANGES:
             for outcome in LIVE_OUTCOMES:
                 self.live_orders.labels(exchange, outcome)
@@ -137,7 +146,9 @@ class Metrics:
         elif kind == "TradeLogged":
             self._trade(body, exchange)
         elif kind in ("OrderPlaced", "OrderRejected"):
-            if kind == "OrderRejected":
+            if kind == "OrderRejected" and body.get("sent") is False:
+                self.refusals.labels(_label(body.get("code"))).inc()
+            elif kind == "OrderRejected":
                 self.exchange_errors.labels(exchange, _label(body.get("category"))).inc()
             if handling is not None and handling.get("type") == "OrderRequested" \
                     and handling_for_s is not None:
@@ -186,7 +197,10 @@ class Metrics:
 
     async def refresh(self, redis: aredis.Redis, groups: Iterable[tuple[str, str]]) -> None:
         self.kill_switch.set(1 if await redis.exists(state.KILL) else 0)
-        self.armed_users.set(await redis.hlen(state.ARMED))
+        armed = Counter_([parsed[1] if (parsed := state.parse_armed_field(_text(f))) else "legacy"
+                          for f in await redis.hkeys(state.ARMED)])
+        for exchange in {*EXCHANGES, *armed}:
+            self.armed_users.labels(exchange).set(armed.get(exchange, 0))
         wanted = set(groups)
         for stream in sorted({s for s, _ in wanted}):
             try:

@@ -8,6 +8,7 @@ durations, exceptions per handler) runs next to it in the same registry.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,12 +17,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from faststream import BaseMiddleware
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from shared import logs
 from shared.metrics import Metrics
@@ -35,7 +36,7 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
 
 _READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
          "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade",
-         "entry_id")
+         "entry_id", "sent")
 
 
 def _plain(body: Any) -> Any:
@@ -143,11 +144,18 @@ def observe_published(observer: BusObserver, stream: str, event: BaseModel, *,
         log.info("published %s to %s", kind, stream, extra=logs.event_fields(body))
 
 
-def add_metrics_route(app: FastAPI) -> None:
-    """``GET /metrics``: this process's metrics, state gauges read from Redis first."""
+def add_metrics_route(app: FastAPI, token: SecretStr | None = None) -> None:
+    """``GET /metrics``: this process's metrics, state gauges read from Redis first. With
+    ``token`` (``PIGGY_METRICS_TOKEN``) only for ``Authorization: Bearer <token>`` (401
+    otherwise); without, open (meant for loopback)."""
+    wanted = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if wanted is not None and not hmac.compare_digest(given, wanted):
+            return Response("a bearer token is required (PIGGY_METRICS_TOKEN)\n", status_code=401,
+                            media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
         bus = getattr(app.state, "bus", None)
         observer: BusObserver | None = getattr(bus, "observer", None)
         if bus is None or observer is None:

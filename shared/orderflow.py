@@ -3,8 +3,12 @@
 In order: the executor's live mark; then one Redis call (``CidMarkers.admit``): the kill switch
 (the last line of defence: halted claims nothing), the last price and the client order id
 marker; the symbol through the exchange's market data, credentials (both cached in the pool);
-a seen id or a redelivery is looked up at the exchange first; the pre-trade checks; and only
-then one placement through ``shared.orders``. Nothing reaches the exchange's order endpoint
+a seen id or a redelivery is looked up at the exchange first (paged back to the request's
+creation time, ``OrderRequested.ts``); the pre-trade checks; and only then one placement
+through ``shared.orders``. A lookup that cannot prove the order absent
+(``OrderLookupInconclusive``) never leads to a placement: the outcome is ``unknown`` (marker
+``unknown``) and the reconciler settles it from the exchange's history; an order already
+``done`` is never sent again, whatever a lookup says. Nothing reaches the exchange's order endpoint
 before every check passed. A refusal after the claim finishes the marker ``rejected`` with the
 refusal in it, so a redelivery answers the same refusal and never places the order.
 
@@ -31,11 +35,11 @@ from typing import Any
 import redis.asyncio as aredis
 
 from shared import state
-from shared.cids import CidMarkers, PlacementInFlight
+from shared.cids import CidMarkers, Marker, PlacementInFlight
 from shared.events import OrderPlaced, OrderRejected, OrderRequested, RejectCategory
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import UnsupportedExchange, adapter
-from shared.exchanges.base import ExchangeAdapter
+from shared.exchanges.base import ExchangeAdapter, OrderLookupInconclusive
 from shared.exchanges.pool import ExchangePool
 from shared.orders import lookup_order, place_order
 from shared.placement import Plan, plan_order
@@ -84,9 +88,14 @@ class Settled:
 
 
 class _Refused(Exception):
-    def __init__(self, category: RejectCategory, message: str, code: str = "") -> None:
+    """Refused before the order was sent; ``exchange_failed``: because the exchange failed
+    (market data), which counts as an exchange error, not as the product's own refusal."""
+
+    def __init__(self, category: RejectCategory, message: str, code: str = "", *,
+                 exchange_failed: bool = False) -> None:
         super().__init__(message)
         self.category, self.message, self.code = category, message, code
+        self.exchange_failed = exchange_failed
 
 
 @dataclass
@@ -117,7 +126,8 @@ async def decide(req: OrderRequested, deps: OrderDeps, *, maybe_sent: bool = Fal
     except _Refused as refused:
         log.info("order %s refused (%s): %s", req.client_order_id, refused.category.value,
                  refused.message)
-        outcome = rejected(req, refused.category, refused.message, refused.code, run.market)
+        outcome = rejected(req, refused.category, refused.message, refused.code, run.market,
+                           sent=refused.exchange_failed)
         if not run.mine:  # not ours: a marker someone else finished (or none) stays as it is
             return Settled(outcome)
         return Settled(outcome, MarkerWrite(req.client_order_id, "rejected",
@@ -171,8 +181,11 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
             return Settled(placed(req, market, found, sent_as),
                            MarkerWrite(cid, "done", str(found["id"])))
     if seen is not None:  # a duplicate or a redelivery: what does the exchange have?
-        found = await deps.pool.read(req.exchange,
-                                     lambda: lookup_order(ex, client, symbol, sent_as))
+        try:
+            found = await deps.pool.read(req.exchange, lambda: lookup_order(
+                ex, client, symbol, sent_as, since=req.ts))
+        except OrderLookupInconclusive as exc:
+            return _unproven(req, deps, seen, market, sent_as, str(exc))
         if found is not None:
             found = await ex.complete(client, symbol, found)
             log.info("order %s already at the exchange as %s; reporting it", sent_as, found["id"])
@@ -182,6 +195,9 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
             raise _Refused(RejectCategory.UNKNOWN, f"client order id {sent_as} was already "
                            "refused and the exchange has no such order; not re-sent",
                            "already_rejected")
+        if seen.state == "done":  # placed once for sure: never again, whatever a lookup says
+            return _unproven(req, deps, seen, market, sent_as,
+                             "it was placed, but the exchange's history does not show it")
         taken = None if deps.markers.in_flight(seen) else await deps.markers.take_over(cid, seen)
         if taken is None:
             raise PlacementInFlight(f"client order id {cid} is being placed by {seen.by}")
@@ -192,7 +208,7 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
     price = state.parse_price(admitted.price) or await _price(req, market, deps)
     plan = await _plan(req, ex, client, market, price, deps)
     run.mine = ""  # from here the order may be at the exchange: the marker is never released
-    result = await place_order(ex, client, market, req.side.value, plan, sent_as)
+    result = await place_order(ex, client, market, req.side.value, plan, sent_as, since=req.ts)
     if result.outcome == "placed" and result.order is not None:
         deps.pool.note_ok(req.exchange, result.rtt_ms)
         return Settled(placed(req, market, result.order, sent_as, plan.notes),
@@ -209,9 +225,25 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
                    MarkerWrite(cid, "rejected"))
 
 
+def _unproven(req: OrderRequested, deps: OrderDeps, seen: Marker, market: dict[str, Any],
+              sent_as: str, why: str) -> Settled:
+    """A seen order the exchange could neither show nor prove absent: ``unknown``, not sent.
+    While its placer is alive it is still in flight; a ``done`` marker keeps its order id."""
+    if seen.state == "placing" and deps.markers.in_flight(seen):
+        raise PlacementInFlight(f"client order id {req.client_order_id} is being placed by "
+                                f"{seen.by}")
+    log.warning("order %s: status unknown (%s); not re-sent", sent_as, why)
+    outcome = rejected(req, RejectCategory.UNAVAILABLE, f"order status unknown: {why}; not "
+                       "re-sent (the reconciler settles it from the exchange's history)",
+                       "status_unknown", market, sent_as)
+    marker = None if seen.state == "done" else MarkerWrite(req.client_order_id, "unknown")
+    return Settled(outcome, marker)
+
+
 def _refusal(outcome: OrderRejected) -> dict[str, str]:
     return {"category": outcome.category.value, "code": outcome.code,
-            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id}
+            "message": outcome.message, "symbol": outcome.symbol, "symbol_id": outcome.symbol_id,
+            "sent": "1" if outcome.sent else ""}
 
 
 def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
@@ -220,7 +252,8 @@ def _again(req: OrderRequested, refused: dict[str, str]) -> OrderRejected:
         category = RejectCategory(refused.get("category", ""))
     except ValueError:
         category = RejectCategory.UNKNOWN
-    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""))
+    outcome = rejected(req, category, refused.get("message", ""), refused.get("code", ""),
+                       sent=bool(refused.get("sent")))
     return outcome.model_copy(update={"symbol": refused.get("symbol") or outcome.symbol,
                                       "symbol_id": refused.get("symbol_id", "")})
 
@@ -263,7 +296,8 @@ async def _market(req: OrderRequested, pool: ExchangePool) -> dict[str, Any]:
         raise _Refused(RejectCategory.INVALID_ORDER, str(exc), "unsupported_exchange") from exc
     except Exception as exc:
         why = adapter(req.exchange).classify(exc)
-        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code) from exc
+        raise _Refused(why.category, f"market data unavailable: {why.message}", why.code,
+                       exchange_failed=True) from exc
 
 
 async def _client(req: OrderRequested, pool: ExchangePool) -> Any:
@@ -319,10 +353,11 @@ def placed(req: OrderRequested, market: dict[str, Any], order: dict[str, Any],
 
 
 def rejected(req: OrderRequested, category: RejectCategory, message: str, code: str = "",
-             market: dict[str, Any] | None = None, sent_as: str = "") -> OrderRejected:
+             market: dict[str, Any] | None = None, sent_as: str = "", *,
+             sent: bool = True) -> OrderRejected:
     return OrderRejected(
         intent_id=req.intent_id, client_order_id=sent_as or req.client_order_id,
         user_id=req.user_id,
         exchange=req.exchange, symbol=market["symbol"] if market else req.symbol,
         symbol_id=market["id"] if market else "", category=category, code=code,
-        message=message, correlation_id=req.correlation_id)
+        message=message, correlation_id=req.correlation_id, sent=sent)

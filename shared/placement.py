@@ -16,14 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-TICK_SIZE = 4  # ccxt precision modes
-DECIMAL_PLACES = 2
-SIGNIFICANT_DIGITS = 3
+from shared.minimums import (
+    CENT,
+    DECIMAL_PLACES,
+    SIGNIFICANT_DIGITS,
+    TICK_SIZE,
+    Offer,
+    ceil_to,
+    dec,
+    minimum_offer,
+    pct,
+    rule_for,
+    step,
+    truncate,
+)
+
+__all__ = ["DECIMAL_PLACES", "SIGNIFICANT_DIGITS", "TICK_SIZE", "Plan", "ceil_to", "check_order",
+           "minimum_amount", "offer", "plan_order", "step", "truncate"]
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -58,14 +71,33 @@ def _minimum(exchange: str, market: Mapping[str, Any], price: Decimal,
     return cost_min or Decimal(0), f"{who} is {money(cost_min or Decimal(0), quote)}"
 
 
+def offer(market: Mapping[str, Any], price: Decimal, *, min_usd: Decimal = Decimal(0),
+          exchange: str = "", precision_mode: int = TICK_SIZE) -> tuple[Offer, str]:
+    """The smallest amount to offer at ``price`` (``shared.minimums``: fee included, rounded up
+    to the exchange's cost step, with the price headroom) and the sentence that says why."""
+    rule = rule_for(exchange, market, precision_mode)
+    found = minimum_offer(rule, price, min_usd=min_usd)
+    symbol, base, quote = _names(market)
+    who = f"{exchange}'s minimum for {symbol}" if exchange else f"minimum order on {symbol}"
+    fee = (f" after its {pct(rule.fee_rate)} % fee taken out of the amount"
+           if rule.fee_in_quote and rule.fee_rate else "")
+    if found.binding == "quantity":
+        floor = max(rule.min_qty, rule.lot or Decimal(0))
+        why = f"{who} is {qty(floor)} {base}{fee}"
+    else:
+        why = f"{who} is {money(max(rule.min_cost, min_usd), quote)} bought{fee}"
+    why += (f"; {money(found.amount, quote)} is the smallest amount that buys it at up to "
+            f"{money(_cents(found.price_up_to), quote)} ({pct(found.headroom)} % above "
+            f"{money(price, quote)}) and spends at most {money(found.amount, quote)}")
+    return found, why
+
+
 def minimum_amount(market: Mapping[str, Any], price: Decimal, *, min_usd: Decimal = Decimal(0),
                    exchange: str = "", precision_mode: int = TICK_SIZE) -> tuple[Decimal, str]:
-    """The smallest amount (whole cents, never below ``min_usd``) that ``plan_order`` accepts at
-    ``price``, and the sentence that says why."""
-    floor, why = _minimum(exchange, market, price, precision_mode)
-    tick = step((market.get("precision") or {}).get("price"), precision_mode) or CENT
-    amount = ceil_to(max(min_usd, floor), max(tick, CENT)).quantize(CENT)
-    return amount, why
+    """The offered amount of ``offer`` and its sentence."""
+    found, why = offer(market, price, min_usd=min_usd, exchange=exchange,
+                       precision_mode=precision_mode)
+    return found.amount, why
 
 
 def plan_order(market: Mapping[str, Any], side: str, amount_usd: Decimal, price: Decimal | None,
@@ -102,23 +134,29 @@ def plan_order(market: Mapping[str, Any], side: str, amount_usd: Decimal, price:
         return Plan(not reasons, tuple(reasons), None, tuple(notes), "cost", amount_usd)
 
     lot = step((market.get("precision") or {}).get("amount"), precision_mode)
-    quantity = truncate(amount_usd / price, lot) if lot else amount_usd / price
-    expected = quantity * price
+    rule = rule_for(exchange, market, precision_mode)
+    buy = str(side).lower() == "buy"
+    quantity = rule.bought(amount_usd, price) if buy else truncate(amount_usd / price, lot)
+    expected = rule.spend(amount_usd, price) if buy else quantity * price
     at = f"at {money(price, quote)}"
     kind: Literal["cost", "quantity"] = "cost"
     ex_min, ex_why = _minimum(exchange, market, price, precision_mode)
     if not reasons and ex_min > 0 and amount_usd < ex_min.quantize(CENT, rounding=ROUND_DOWN):
         reasons.append(f"{ex_why}; {money(amount_usd, quote)} is below it")
-    elif not reasons and lot and str(side).lower() == "buy":
+    elif not reasons and lot and buy:
         target = max(min_usd or Decimal(0), ex_min)
-        amount_min, _ = _limit(limits, "amount")
-        if (_cents(expected) < _cents(target) or quantity <= 0
-                or (amount_min is not None and quantity < amount_min)):
-            up = max(ceil_to(target / price, lot), ceil_to(amount_usd / price, lot))
-            up_cost = up * price
+        if _cents(expected) < _cents(min_usd or Decimal(0)) or rule.refusal(amount_usd, price):
+            up = max(ceil_to(target / price, lot), ceil_to(amount_usd / (price * rule.k), lot),
+                     ceil_to(rule.min_qty, lot))
+            up_cost = up * price * rule.k
+            fee = (f" after its {pct(rule.fee_rate)} % fee taken out and"
+                   if rule.fee_in_quote and rule.fee_rate else " after")
+            floor = max(rule.min_qty, lot)
+            least = (f"{qty(floor)} {base} ({money(_cents(floor * price), quote)})"
+                     if floor * price > target else money(_cents(target), quote))
             why = (f"{money(amount_usd, quote)} buys {qty(quantity)} {base} ≈ "
-                   f"{money(_cents(expected), quote)} after {exchange or 'the exchange'}'s "
-                   f"{qty(lot)} {base} step {at}, below the minimum {money(_cents(target), quote)}")
+                   f"{money(_cents(quantity * price), quote)}{fee} {exchange or 'the exchange'}'s "
+                   f"{qty(lot)} {base} step {at}, below the minimum {least}")
             if max_usd is not None and up_cost > max_usd:
                 reasons.append(f"{why}; the next step, {qty(up)} {base} ≈ "
                                f"{money(_cents(up_cost), quote)}, is above the max trade "
@@ -164,37 +202,9 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
-def ceil_to(value: Decimal, lot: Decimal | None) -> Decimal:
-    if not lot:
-        return value
-    return (value / lot).to_integral_value(rounding=ROUND_CEILING) * lot
-
-
 def _limit(limits: Mapping[str, Any], name: str) -> tuple[Decimal | None, Decimal | None]:
     entry = limits.get(name) or {}
     return dec(entry.get("min")), dec(entry.get("max"))
-
-
-def dec(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
-
-
-def step(precision: Any, precision_mode: int = TICK_SIZE) -> Decimal | None:
-    """The smallest increment a ccxt precision value allows, as a Decimal."""
-    value = dec(precision)
-    if value is None or value <= 0:
-        return None
-    if precision_mode == DECIMAL_PLACES:
-        return Decimal(1).scaleb(-int(value))
-    if precision_mode == SIGNIFICANT_DIGITS:
-        return None  # depends on the number itself; left to the exchange
-    return value
-
-
-def truncate(value: Decimal, lot: Decimal) -> Decimal:
-    return (value / lot).to_integral_value(rounding=ROUND_DOWN) * lot
 
 
 def money(value: Decimal, quote: str = "USD") -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import redis
 
+from shared import streams
 from shared.files import write_private
 from shared.streams import ACCESS, DIRECT_ROUTE_EXTRA, Access
 
@@ -32,16 +33,15 @@ OPERATOR = "operator"
 HEALTH_LINE = "user health on nopass resetkeys resetchannels -@all +ping"
 SERVICES = tuple(ACCESS)
 
-_BASE = ("resetkeys", "resetchannels", "-@all", "+@connection", "-@dangerous", "+multi",
-         "+exec", "+discard", "+script|load")
-_CONSUME = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xgroup|create",
-            "+xinfo|stream", "+xinfo|groups", "+xlen")
-_PUBLISH = ("+xadd",)
-_READ_STREAMS = ("+xrange", "+xrevrange", "+xlen", "+xread")  # xread: following a stream
-_WRITE = ("+@read", "+@write", "-@dangerous")
-_READ = ("+@read", "-@dangerous")
-_EVAL = ("+eval", "+evalsha")
-_REPLIES = ("&*", "+publish", "+subscribe", "+unsubscribe", "+psubscribe", "+punsubscribe")
+_BASE = ("resetkeys", "resetchannels", "-@all", *(f"+{c}" for c in streams.CONNECTION))
+_CONSUME = tuple(f"+{c}" for c in streams.CONSUME)
+_PUBLISH = tuple(f"+{c}" for c in streams.PUBLISH)
+_READ_STREAMS = tuple(f"+{c}" for c in streams.FOLLOW)
+_WRITE = streams.KEY_WRITE
+_READ = streams.KEY_READ
+_EVAL = tuple(f"+{c}" for c in streams.SCRIPTS)
+_REPLIES = ("&*", *(f"+{c}" for c in streams.REPLIES))
+_TRIM = tuple(f"+{c}" for c in streams.TRIM)
 
 
 def access_for(service: str, *, direct_route: bool = False) -> Access:
@@ -73,6 +73,8 @@ def rules(access: Access) -> list[str]:
         out.append(_selector(_WRITE, access.write))
     if access.read:
         out.append(_selector(_READ, access.read, "%R~"))
+    if access.trim:
+        out.append(_selector(_TRIM, access.trim))
     scripted = access.write + access.read  # EVAL declares its keys read-write; the commands
     if scripted:                            # inside a script are checked one by one
         out.append(_selector(_EVAL, scripted))

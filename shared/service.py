@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from shared import logs
 from shared.bus import GRACEFUL_TIMEOUT_S, Bus
 from shared.observe import add_metrics_route
-from shared.settings import LogSettings
+from shared.settings import LogSettings, ServiceSettings
 
 log = logging.getLogger("piggy.service")
 
@@ -99,8 +99,11 @@ class Lifecycle:
 
 
 def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
-                lifecycle: Lifecycle) -> FastAPI:
-    """A FastAPI app whose lifespan builds the context once, runs the bus, serves /healthz.
+                lifecycle: Lifecycle, *, docs: bool = False) -> FastAPI:
+    """A FastAPI app whose lifespan builds the context once, runs the bus, serves /healthz
+    (open) and /metrics (a bearer token when ``PIGGY_METRICS_TOKEN`` is set). ``docs``: serve
+    /docs, /redoc and /openapi.json (the gateway's API; the other services have no API to
+    describe, so they serve none).
 
     The context must have a ``bus`` (a :class:`Bus`); it is kept in ``app.state.ctx``."""
 
@@ -125,7 +128,9 @@ def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
             await ctx.bus.stop()
             log.info("stopped")
 
-    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    hidden: dict[str, Any] = {} if docs else {"docs_url": None, "redoc_url": None,
+                                              "openapi_url": None}
+    app = FastAPI(title=title, version="1", lifespan=lifespan, **hidden)
     add_healthz(app, service)
-    add_metrics_route(app)
+    add_metrics_route(app, ServiceSettings().metrics_token)
     return app

@@ -69,7 +69,7 @@ class RedisSettings(BaseSettings):
     redis_username: str | None = None
     redis_password: SecretStr | None = None
     redis_tls_ca_file: Path | None = None
-    redis_acl: bool = False  # the embedded stack: one ACL user per service (piggy/stack.py)
+    redis_acl: bool = True  # `piggy up`: one ACL user per service (piggy/stack.py); 0 opts out
     redis_sentinels: str | None = None
     redis_master: str = "piggy"
     redis_sentinel_username: str | None = None
@@ -250,6 +250,14 @@ class ServiceSettings(BaseSettings):
     instance_id: str = ""
     log_level: str = "INFO"
     claim_idle_ms: int = Field(default=10_000, ge=100)
+    # Bearer token /metrics asks for when set (Prometheus's ``authorization`` block); unset:
+    # /metrics is open, which is meant for loopback only.
+    metrics_token: SecretStr | None = None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        return _real_secret(v, "PIGGY_METRICS_TOKEN")
 
 
 class LogSettings(BaseSettings):

@@ -20,7 +20,20 @@ log = logging.getLogger("piggy.state")
 
 KILL = "piggy:kill"
 HEARTBEATS = "piggy:heartbeats:gateway"
-ARMED = "piggy:live:armed"
+ARMED = "piggy:live:armed"  # hash: armed_field(user, exchange) -> when armed (epoch seconds)
+ARMED_SEP = ":"  # a user id never holds one (shared.types.USER_ID_PATTERN)
+
+
+def armed_field(user_id: str, exchange: str) -> str:
+    """The ``ARMED`` hash field of one (user, exchange): live arming is per exchange."""
+    return f"{user_id}{ARMED_SEP}{exchange}"
+
+
+def parse_armed_field(field: str) -> tuple[str, str] | None:
+    """``(user, exchange)``, or None for a field from before arming was per exchange (a bare
+    user id: ``services.executor.live.migrate_armed`` disarms those at start)."""
+    user, sep, exchange = field.rpartition(ARMED_SEP)
+    return (user, exchange) if sep and user and exchange else None
 
 
 class TradingState(StrEnum):
@@ -36,6 +49,12 @@ def cred_status_key(user_id: str, exchange: str) -> str:
 
 def price_key(exchange: str, symbol: str) -> str:
     return f"piggy:price:{exchange}:{symbol}"
+
+
+def market_rules_key(exchange: str, symbol: str) -> str:
+    """A market's fee and rounding rules (``shared.paperfill.MarketRules`` JSON), next to its
+    price: the gateway writes both, the executor reads both for a paper fill."""
+    return f"piggy:price:rules:{exchange}:{symbol}"
 
 
 async def trading_state(redis: aredis.Redis) -> TradingState:
@@ -91,6 +110,15 @@ def parse_price(raw: str | bytes | None) -> Decimal | None:
 
 async def set_last_price(redis: aredis.Redis, exchange: str, symbol: str, price: Decimal) -> None:
     await redis.set(price_key(exchange, symbol), format(price, "f"), ex=300)
+
+
+async def set_market_rules(redis: aredis.Redis, exchange: str, symbol: str, rules: str) -> None:
+    await redis.set(market_rules_key(exchange, symbol), rules, ex=86_400)
+
+
+async def market_rules(redis: aredis.Redis, exchange: str, symbol: str) -> str | None:
+    raw = await redis.get(market_rules_key(exchange, symbol))
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _flat(v: Any) -> str:

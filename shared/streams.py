@@ -54,6 +54,7 @@ KEY_ARMED = "piggy:live:armed"
 KEY_CREDSTATUS = "piggy:credstatus:*"
 KEY_PRICES = "piggy:price:*"
 KEY_VAULT = "piggy:vault:*"
+KEY_VAULT_INDEX = "piggy:vaultindex"  # the vault's entries, listed without a SCAN
 KEY_TOKENS = "piggy:tokens"
 KEY_FAILURES = "piggy:failures:*"  # the bus's per-entry failure notes
 KEY_GATEWAY = "piggy:gw:*"  # client order id markers
@@ -61,17 +62,48 @@ KEY_RATE = "piggy:rate:*"  # the shared exchange rate budget and kraken nonces (
 KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
+KEY_LEDGER = "piggy:ledger:*"  # the executor's per-intent keys (the books shorten their TTL)
 
 
 # What every service reads for its /metrics at scrape time (shared/metrics.py).
 METRICS_READS = (KEY_KILL, KEY_ARMED)
 
 
+# ---- which commands each kind of access means (the ACL rules are built from these, and
+# tests/integration/test_redis_acl_sweep.py checks every command of the server against them) ---
+# Without a key, every service: log in, keep its connection, transactions, the script cache.
+# (Redis lets anyone run AUTH and HELLO; CLIENT TRACKING, which HELLO 3 would need to watch
+# keys change, is not here.)
+CONNECTION = ("auth", "hello", "ping", "echo", "select", "quit", "reset", "client|setname",
+              "client|getname", "client|id", "client|info", "multi", "exec", "discard",
+              "script|load")
+# Request/reply over pub/sub (the gateway's and the executor's bus replies); channels, no key.
+REPLIES = ("publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe")
+# A consumer group's commands on a stream it consumes (group names can't be scoped by Redis
+# ACLs: the group each service uses is its own name, see GROUP_CONSUMERS below).
+CONSUME = ("xreadgroup", "xack", "xautoclaim", "xclaim", "xpending", "xgroup|create",
+           "xinfo|stream", "xinfo|groups", "xlen")
+PUBLISH = ("xadd",)
+FOLLOW = ("xread", "xrange", "xrevrange", "xlen")  # reading a stream without a group
+# On a key family: Redis's own categories (each command's categories come from the server),
+# minus NEVER: keyless ones (SCAN, RANDOMKEY, DBSIZE, FUNCTION... see or touch every key) and
+# PFMERGE, whose lone destination Redis 7.0's ACL does not see as a key (it would create any key).
+NEVER = ("scan", "randomkey", "keys", "dbsize", "function", "fcall", "fcall_ro", "lolwut",
+         "pfmerge")
+KEY_WRITE = ("+@read", "+@write", "-@dangerous", *(f"-{c}" for c in NEVER))
+KEY_READ = ("+@read", "-@dangerous", *(f"-{c}" for c in NEVER))
+SCRIPTS = ("eval", "evalsha")  # on the keys of its families (each call inside is checked too)
+# Trimming a stream below every group's acknowledgement (the books, once a line is journaled).
+TRIM = ("xtrim", "xinfo|groups", "xpending")
+
+
 @dataclass(frozen=True)
 class Access:
-    """What one service may do in Redis. Streams: ``consume`` (consumer group: read, ack,
-    claim), ``publish`` (XADD only), ``read`` (range reads, no group). Keys: ``write`` (read
-    and write) and ``read`` patterns. ``replies``: bus request/reply (pub/sub reply channels)."""
+    """What one service may do in Redis. Streams: ``consume`` (its consumer group, named like
+    the service: read, ack, claim), ``publish`` (XADD only), ``read_streams`` (XREAD and range
+    reads, no group: following a stream). Keys: ``write`` (read and write) and ``read``
+    patterns. ``replies``: bus request/reply (pub/sub reply channels). A new service is one
+    more row of ``ACCESS``."""
 
     consume: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
@@ -79,6 +111,7 @@ class Access:
     write: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
     replies: bool = False
+    trim: tuple[str, ...] = ()
 
 
 ACCESS: dict[str, Access] = {
@@ -87,8 +120,8 @@ ACCESS: dict[str, Access] = {
         publish=(ORDER_EVENTS, TICKERS, HEALTH, INTENTS, CREDENTIALS, CONTROL, COMMANDS,
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
-        write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_FAILURES,
-               KEY_GATEWAY, KEY_RATE),
+        write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_VAULT_INDEX,
+               KEY_FAILURES, KEY_GATEWAY),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
@@ -104,7 +137,7 @@ ACCESS: dict[str, Access] = {
         consume=(CREDENTIALS,),
         publish=(CREDENTIALS, DEAD_LETTER),
         write=(KEY_CREDSTATUS, KEY_FAILURES, KEY_CREDENTIALS, KEY_RATE),
-        read=(KEY_VAULT, *METRICS_READS),
+        read=(KEY_VAULT, KEY_VAULT_INDEX, *METRICS_READS),
     ),
     "strategy": Access(
         consume=(TICKERS, TRADES),
@@ -113,12 +146,32 @@ ACCESS: dict[str, Access] = {
         write=(KEY_FAILURES, *KEY_STRATEGY),
         read=(KEY_PRICES, *METRICS_READS),
     ),
-    "notifier": Access(
-        consume=(TRADES, CONTROL, CREDENTIALS, DEAD_LETTER),
+    "notifier": Access(  # alerts: follows the trade log and credentials, owns control/dead letters
+        consume=(CONTROL, DEAD_LETTER),
         publish=(DEAD_LETTER,),
+        read_streams=(TRADES, CREDENTIALS),
         write=(KEY_FAILURES,),
         read=METRICS_READS,
+    ),
+    "books": Access(
+        consume=(TRADES,),
+        publish=(DEAD_LETTER,),
+        write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
+        read=METRICS_READS,
+        trim=(TRADES,),
     ),
 }
 # The executor reads the vault only with its direct path (PIGGY_DIRECT_ROUTE) configured.
 DIRECT_ROUTE_EXTRA = Access(read=(KEY_VAULT,), write=(KEY_GATEWAY, KEY_RATE))
+
+
+def group_consumers() -> dict[str, tuple[str, ...]]:
+    """stream → the services consuming it in a group (each in the group named like itself).
+    Redis ACLs can't scope a group name: where two services share a stream, each user may
+    also read and ack the other's group (``piggy:credentials``: the credentials service's
+    work queue and the executor's disarm on a revoked key)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for service, access in ACCESS.items():
+        for stream in access.consume:
+            out[stream] = (*out.get(stream, ()), service)
+    return out

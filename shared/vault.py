@@ -38,6 +38,11 @@ def mask(api_key: str) -> str:
     return f"{api_key[:4]}…{api_key[-4:]}"
 
 
+# Every vault entry's key, kept with the entry: whoever lists the vault (the credentials
+# service's re-validation round) reads this set instead of scanning the keyspace.
+INDEX = "piggy:vaultindex"
+
+
 def vault_ref(user_id: str, exchange: str) -> str:
     return f"piggy:vault:{user_id}:{exchange}"
 
@@ -88,6 +93,7 @@ class Vault:
             "secret": self._seal(pair.secret, aad + b":secret"),
             "masked": mask(pair.api_key),
         })
+        await self._redis.sadd(INDEX, ref)
         return ref
 
     async def get(self, ref: str) -> ApiKeyPair:
@@ -102,4 +108,5 @@ class Vault:
         return as_opt_str(await self._redis.hget(ref, "masked"))
 
     async def delete(self, ref: str) -> bool:
+        await self._redis.srem(INDEX, ref)
         return bool(await self._redis.delete(ref))

@@ -20,6 +20,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if _REPO_ROOT not in sys.path:  # `import tests.support...` also when run as plain `pytest`
     sys.path.insert(0, _REPO_ROOT)
 
+from tests.support.books_db import database_url, postgres_server  # noqa: E402, F401  (fixtures)
 from tests.support.redis_server import RedisServer  # noqa: E402  (after the sys.path fix above)
 from tests.support.redis_server import free_port as _free_port  # noqa: E402
 from tests.support.stuck import watch  # noqa: E402

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -202,6 +203,22 @@ def _render(order: Order, resp_type: str) -> dict[str, Any]:
 
 @routes.post("/api/v3/order")
 async def new_order(request: web.Request) -> web.Response:
+    """``POST /api/v3/order``; a refusal before the core (the key, the signature, the clock) is
+    in the admin rejections list too."""
+    try:
+        return await _new_order(request)
+    except errors.BinanceError as exc:
+        if not exc.recorded:
+            body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+            params = dict(parse_qsl(request.rel_url.raw_query_string or body,
+                                    keep_blank_values=True))
+            params.pop("signature", None)
+            _state(request).engine.reject(request.headers.get("X-MBX-APIKEY", ""), params,
+                                          exc.code, exc.msg)
+        raise
+
+
+async def _new_order(request: web.Request) -> web.Response:
     key, params = await _signed(request, trade=True)
     order = _state(request).engine.place(key, params)
     default = "FULL" if order.type in ("MARKET", "LIMIT") else "ACK"
@@ -253,13 +270,22 @@ def _limit(params: dict[str, str], default: int = 500) -> int:
 
 def _window(items: list[dict[str, Any]], params: dict[str, str], id_field: str,
             id_param: str) -> list[dict[str, Any]]:
+    """Binance's history selection over ``items`` (ascending): ``id_param`` → the first
+    ``limit`` at or after that id; ``startTime`` (with or without ``endTime``) → the oldest
+    ``limit`` in the window; ``endTime`` alone or nothing → the most recent ``limit``. A window
+    longer than 24 hours is refused (-1127), and ``fromId`` with a time is refused (-1106)."""
     start, end = params.get("startTime", ""), params.get("endTime", "")
     from_id = params.get(id_param, "")
+    if id_param == "fromId" and from_id and (start or end):
+        raise errors.not_required("fromId")
+    if start.isdigit() and end.isdigit() and int(end) - int(start) > DAY_MS:
+        raise errors.BinanceError(400, -1127, "More than 24 hours between startTime and endTime.")
     items = [i for i in items
              if (not start.isdigit() or i["time"] >= int(start))
              and (not end.isdigit() or i["time"] <= int(end))
              and (not from_id.isdigit() or i[id_field] >= int(from_id))]
-    return items[:_limit(params)] if from_id else items[-_limit(params):]
+    oldest_first = bool(from_id) or start.isdigit()
+    return items[:_limit(params)] if oldest_first else items[-_limit(params):]
 
 
 @routes.get("/api/v3/allOrders")

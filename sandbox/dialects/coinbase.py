@@ -6,8 +6,8 @@ Public: ``GET /v2/currencies``, ``/v2/currencies/crypto``, ``/v2/exchange-rates`
 Private (``sandbox.dialects.coinbase_auth``: legacy HMAC or JWT ES256): ``GET /v2/accounts``,
 ``/api/v3/brokerage/accounts``, ``key_permissions``, ``transaction_summary``,
 ``POST /api/v3/brokerage/orders``,
-``GET orders/historical/{id}``, ``GET orders/historical/batch`` (``order_status``,
-``product_id``, ``limit``, ``cursor``), ``POST orders/batch_cancel``.
+``GET orders/historical/{id}``, ``POST orders/batch_cancel`` (the history listings
+``orders/historical/batch`` and ``orders/historical/fills``: ``sandbox.dialects.coinbase_history``).
 
 Errors (as ccxt classifies them): 401 ``Unauthorized`` (v3) / ``{"errors":[{"id":
 "authentication_error",...}]}`` (v2); 403 ``{"error":"PERMISSION_DENIED",...}`` for a key
@@ -22,6 +22,7 @@ unique, the order will not be created and the order with this ID will be returne
 """
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -53,22 +54,22 @@ class CoinbaseError(errors.WireError):
         return self._body
 
 
-def _err(status: int, error: str, message: str) -> CoinbaseError:
+def error(status: int, error: str, message: str) -> CoinbaseError:
     return CoinbaseError(status, {"error": error, "code": {400: 3, 403: 7, 404: 5}.get(status, 2),
                                   "message": message, "error_details": message, "details": []})
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
+def answer(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body, separators=(",", ":")), status=status,
                         content_type="application/json")
 
 
 def bug_response() -> web.Response:
-    return _json({"error": "INTERNAL", "code": 13, "message": "internal error"}, 500)
+    return answer({"error": "INTERNAL", "code": 13, "message": "internal error"}, 500)
 
 
 def rate_limited(status: int) -> web.Response:
-    return _json({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
+    return answer({"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
                  status)
 
 
@@ -77,15 +78,15 @@ def too_many(status: int, code: str, msg: str, retry_after_s: int | None) -> web
 
 
 def server_error(status: int) -> web.Response:
-    return _json({"error": "UNAVAILABLE", "code": 14, "message": "service unavailable"}, status)
+    return answer({"error": "UNAVAILABLE", "code": 14, "message": "service unavailable"}, status)
 
 
-def _iso(ms: int) -> str:
+def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # authentication -----------------------------------------------------------------------------
-async def _private(request: web.Request, *, trade: bool = False) -> ApiKey:
+async def private(request: web.Request, *, trade: bool = False) -> ApiKey:
     st, path = state_of(request), venue_path(request)
     body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
     now_s = st.clock() // 1000
@@ -106,19 +107,19 @@ async def _private(request: web.Request, *, trade: bool = False) -> ApiKey:
         raise CoinbaseError(401, {"error": "unauthorized", "message": exc.reason,
                                   "error_details": exc.reason}) from None
     if trade and not key.can_trade:
-        raise _err(403, "PERMISSION_DENIED", "Missing required scopes")
+        raise error(403, "PERMISSION_DENIED", "Missing required scopes")
     return key
 
 
 # public -------------------------------------------------------------------------------------
 @routes.get("/v2/currencies")
 async def fiat_currencies(request: web.Request) -> web.Response:
-    return _json({"data": FIAT})
+    return answer({"data": FIAT})
 
 
 @routes.get("/v2/currencies/crypto")
 async def crypto_currencies(request: web.Request) -> web.Response:
-    return _json({"data": CRYPTO})
+    return answer({"data": CRYPTO})
 
 
 @routes.get("/v2/exchange-rates")
@@ -130,23 +131,23 @@ async def exchange_rates(request: web.Request) -> web.Response:
         if spec.quote == "USD" and base == "USD":
             rates[spec.base] = f"{(1 / st.feed.price(pid)):.12f}"
     rates.setdefault("USDC", "1")
-    return _json({"data": {"currency": base, "rates": rates}})
+    return answer({"data": {"currency": base, "rates": rates}})
 
 
 def _time(st: SandboxState) -> dict[str, Any]:
     now = st.clock()
-    return {"iso": _iso(now), "epochSeconds": str(now // 1000), "epochMillis": str(now)}
+    return {"iso": iso(now), "epochSeconds": str(now // 1000), "epochMillis": str(now)}
 
 
 @routes.get("/v2/time")
 async def v2_time(request: web.Request) -> web.Response:
     now = state_of(request).clock()
-    return _json({"data": {"iso": _iso(now), "epoch": now // 1000}})
+    return answer({"data": {"iso": iso(now), "epoch": now // 1000}})
 
 
 @routes.get(f"{V3}/time")
 async def v3_time(request: web.Request) -> web.Response:
-    return _json(_time(state_of(request)))
+    return answer(_time(state_of(request)))
 
 
 def _product(st: SandboxState, pid: str) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def _product(st: SandboxState, pid: str) -> dict[str, Any]:
 
 def _product_id(st: SandboxState, pid: str) -> str:
     if pid not in st.fixture.markets:
-        raise _err(404, "NOT_FOUND", "ProductID is invalid")
+        raise error(404, "NOT_FOUND", "ProductID is invalid")
     return pid
 
 
@@ -166,13 +167,13 @@ async def products(request: web.Request) -> web.Response:
     kind = request.query.get("product_type", "SPOT")
     chosen = request.query.getall("product_ids", []) or list(PRODUCTS)
     items = [_product(st, p) for p in chosen if p in PRODUCTS] if kind == "SPOT" else []
-    return _json({"products": items, "num_products": len(items)})
+    return answer({"products": items, "num_products": len(items)})
 
 
 @routes.get(f"{V3}/market/products/{{product_id}}")
 async def product(request: web.Request) -> web.Response:
     st = state_of(request)
-    return _json(_product(st, _product_id(st, request.match_info["product_id"])))
+    return answer(_product(st, _product_id(st, request.match_info["product_id"])))
 
 
 @routes.get(f"{V3}/market/products/{{product_id}}/ticker")
@@ -185,9 +186,9 @@ async def ticker(request: web.Request) -> web.Response:
     count = max(1, min(int(limit), 100)) if limit.isdigit() else 1
     now = st.clock()
     trades = [{"trade_id": str(q.trades + 1000 + i), "product_id": pid, "price": f"{price:.2f}",
-               "size": "0.00100000", "time": _iso(now), "side": "BUY", "bid": "", "ask": "",
+               "size": "0.00100000", "time": iso(now), "side": "BUY", "bid": "", "ask": "",
                "exchange": "CBE"} for i in range(count)]
-    return _json({"trades": trades, "best_bid": f"{price - tick:.2f}",
+    return answer({"trades": trades, "best_bid": f"{price - tick:.2f}",
                   "best_ask": f"{price + tick:.2f}"})
 
 
@@ -204,9 +205,9 @@ def _uuid_for(key: ApiKey, asset: str) -> str:
 
 @routes.get("/v2/accounts")
 async def v2_accounts(request: web.Request) -> web.Response:
-    key = await _private(request)
+    key = await private(request)
     st = state_of(request)
-    now = _iso(st.engine.accounts[key.account_id].update_time)
+    now = iso(st.engine.accounts[key.account_id].update_time)
     data = [{"id": _uuid_for(key, a), "name": f"{a} Wallet", "primary": True,
              "type": "fiat" if a == "USD" else "wallet",
              "balance": {"amount": f"{free + held:f}", "currency": a},
@@ -214,7 +215,7 @@ async def v2_accounts(request: web.Request) -> web.Response:
              "resource_path": f"/v2/accounts/{_uuid_for(key, a)}",
              "allow_deposits": True, "allow_withdrawals": True}
             for a, free, held in _assets(st, key)]
-    return _json({"data": data, "pagination": {
+    return answer({"data": data, "pagination": {
         "ending_before": None, "limit": request.query.get("limit", "25"),
         "next_starting_after": None, "next_uri": None, "order": "desc",
         "previous_ending_before": None, "previous_uri": None, "starting_after": None}})
@@ -222,9 +223,9 @@ async def v2_accounts(request: web.Request) -> web.Response:
 
 @routes.get(f"{V3}/accounts")
 async def v3_accounts(request: web.Request) -> web.Response:
-    key = await _private(request)
+    key = await private(request)
     st = state_of(request)
-    now = _iso(st.engine.accounts[key.account_id].update_time)
+    now = iso(st.engine.accounts[key.account_id].update_time)
     accounts = [{"uuid": _uuid_for(key, a), "name": f"{a} Wallet", "currency": a,
                  "available_balance": {"value": f"{free:f}", "currency": a}, "default": True,
                  "active": True, "created_at": now, "updated_at": now, "deleted_at": None,
@@ -232,24 +233,24 @@ async def v3_accounts(request: web.Request) -> web.Response:
                  "ready": True, "hold": {"value": f"{held:f}", "currency": a},
                  "retail_portfolio_id": _uuid_for(key, "")}
                 for a, free, held in _assets(st, key)]
-    return _json({"accounts": accounts, "has_next": False, "cursor": "",
+    return answer({"accounts": accounts, "has_next": False, "cursor": "",
                   "size": len(accounts)})
 
 
 @routes.get(f"{V3}/key_permissions")
 async def key_permissions(request: web.Request) -> web.Response:
     """What the key may do, as Coinbase reports it (``can_trade`` false = read-only key)."""
-    key = await _private(request)
-    return _json({"can_view": True, "can_trade": key.can_trade,
+    key = await private(request)
+    return answer({"can_view": True, "can_trade": key.can_trade,
                   "can_transfer": key.can_withdraw, "portfolio_uuid": _uuid_for(key, ""),
                   "portfolio_type": "DEFAULT"})
 
 
 @routes.get(f"{V3}/transaction_summary")
 async def transaction_summary(request: web.Request) -> web.Response:
-    await _private(request)
+    await private(request)
     rate = f"{state_of(request).venue.fee_rate}"
-    return _json({"total_volume": 0, "total_fees": 0, "fee_tier": {
+    return answer({"total_volume": 0, "total_fees": 0, "fee_tier": {
         "pricing_tier": "Advanced 1", "usd_from": "0", "usd_to": "1000",
         "taker_fee_rate": rate, "maker_fee_rate": rate, "aop_from": "", "aop_to": ""},
         "margin_rate": None, "goods_and_services_tax": None,
@@ -260,7 +261,7 @@ async def transaction_summary(request: web.Request) -> web.Response:
 
 # orders -------------------------------------------------------------------------------------
 def _failure(error: str, message: str, preview: str, config: Any) -> web.Response:
-    return _json({"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": "",
+    return answer({"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": "",
                   "error_response": {"error": error, "message": message,
                                      "error_details": message,
                                      "preview_failure_reason": preview},
@@ -274,9 +275,9 @@ def _size(config: dict[str, Any], name: str, increment: Decimal) -> Decimal | No
     try:
         value = Decimal(str(raw))
     except InvalidOperation:
-        raise _err(400, "INVALID_ARGUMENT", f"invalid {name}") from None
+        raise error(400, "INVALID_ARGUMENT", f"invalid {name}") from None
     if not value.is_finite() or value <= 0 or value % increment != 0:
-        raise _err(400, "INVALID_ARGUMENT", f"invalid {name} precision")
+        raise error(400, "INVALID_ARGUMENT", f"invalid {name} precision")
     return value
 
 
@@ -284,14 +285,14 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
-        raise _err(400, "INVALID_ARGUMENT", "request body is not valid JSON") from None
+        raise error(400, "INVALID_ARGUMENT", "request body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise _err(400, "INVALID_ARGUMENT", "request body must be an object")
+        raise error(400, "INVALID_ARGUMENT", "request body must be an object")
     return body
 
 
 def _success(order: Order, config: Any) -> web.Response:
-    return _json({"success": True, "failure_reason": "UNKNOWN_FAILURE_REASON",
+    return answer({"success": True, "failure_reason": "UNKNOWN_FAILURE_REASON",
                   "order_id": coinbase_order_id(order.order_id),
                   "success_response": {"order_id": coinbase_order_id(order.order_id),
                                        "product_id": order.symbol, "side": order.side,
@@ -301,13 +302,50 @@ def _success(order: Order, config: Any) -> web.Response:
 
 @routes.post(f"{V3}/orders")
 async def create_order(request: web.Request) -> web.Response:
-    key = await _private(request, trade=True)
+    """``POST orders``; every refusal (an error status or ``success: false``) is in the admin
+    rejections list, in Coinbase's words."""
+    try:
+        response = await _create_order(request)
+    except CoinbaseError as exc:
+        await _record(request, exc.body())
+        raise
+    if isinstance(response.text, str) and response.text.startswith('{"success":false'):
+        await _record(request, json.loads(response.text))
+    return response
+
+
+async def _record(request: web.Request, body: Any) -> None:
+    try:
+        params = json.loads(await request.read() or b"{}")
+    except ValueError:
+        params = {}
+    detail = body.get("error_response", body) if isinstance(body, dict) else {}
+    code = str(detail.get("preview_failure_reason") or detail.get("error") or "") \
+        if isinstance(detail, dict) else ""
+    message = str(detail.get("message") or code) if isinstance(detail, dict) else str(body)
+    state_of(request).engine.reject(_caller(request), params, code or "error", message)
+
+
+def _caller(request: web.Request) -> str:
+    """The key named by the request (HMAC header, or a JWT's ``kid``), unverified."""
+    if request.headers.get("CB-ACCESS-KEY"):
+        return request.headers["CB-ACCESS-KEY"]
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        head = token.split(".")[0]
+        return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return ""
+
+
+async def _create_order(request: web.Request) -> web.Response:
+    key = await private(request, trade=True)
     st = state_of(request)
     body = _parse_body(await request.read())
     cid, pid, side = body.get("client_order_id"), body.get("product_id"), body.get("side")
     config = body.get("order_configuration")
     if not isinstance(cid, str) or not cid or len(cid) > 128:
-        raise _err(400, "INVALID_ARGUMENT", "client_order_id is required")
+        raise error(400, "INVALID_ARGUMENT", "client_order_id is required")
     existing = st.engine.by_cid.get((key.account_id, cid))
     if existing is not None:
         return _success(existing, existing.extra.get("order_configuration", config))
@@ -315,9 +353,9 @@ async def create_order(request: web.Request) -> web.Response:
         return _failure("INVALID_PRODUCT_ID", "ProductID is invalid",
                         "PREVIEW_INVALID_PRODUCT_ID", config)
     if side not in ("BUY", "SELL"):
-        raise _err(400, "INVALID_ARGUMENT", "side must be BUY or SELL")
+        raise error(400, "INVALID_ARGUMENT", "side must be BUY or SELL")
     if not isinstance(config, dict):
-        raise _err(400, "INVALID_ARGUMENT", "order_configuration is required")
+        raise error(400, "INVALID_ARGUMENT", "order_configuration is required")
     ioc = config.get("market_market_ioc")
     if not isinstance(ioc, dict) or len(config) != 1:
         return _failure("UNSUPPORTED_ORDER_CONFIGURATION", "only market_market_ioc orders are "
@@ -325,14 +363,14 @@ async def create_order(request: web.Request) -> web.Response:
     spec, price = st.fixture.markets[pid], st.feed.price(pid)
     quote, base = _size(ioc, "quote_size", spec.tick), _size(ioc, "base_size", spec.step)
     if (quote is None) == (base is None):
-        raise _err(400, "INVALID_ARGUMENT", "exactly one of quote_size and base_size")
+        raise error(400, "INVALID_ARGUMENT", "exactly one of quote_size and base_size")
     if quote is not None and side == "SELL":
         return _failure("UNSUPPORTED_ORDER_CONFIGURATION", "quote_size is for market buys",
                         "PREVIEW_INVALID_ORDER_CONFIG", config)
     try:
         req = market_request(spec, side, price, qty=base, quote=quote, client_order_id=cid,
                              quote_fee_rate=st.venue.fee_rate)
-        order = st.engine.place_request(key, req, body)
+        order = st.engine.place_request(key, req, body, record=False)
     except errors.BinanceError as exc:
         return _refusal(exc, spec, quote is not None, config)
     order.extra["order_configuration"] = config
@@ -380,7 +418,7 @@ def render(order: Order) -> dict[str, Any]:
         "user_id": coinbase_order_id(order.account_id), "order_configuration": config,
         "side": order.side, "client_order_id": order.client_order_id,
         "status": STATUS.get(order.status, "FAILED"), "time_in_force": "IMMEDIATE_OR_CANCEL",
-        "created_time": _iso(order.time), "completion_percentage": f"{pct:.2f}",
+        "created_time": iso(order.time), "completion_percentage": f"{pct:.2f}",
         "filled_size": f"{filled.normalize():f}" if filled else "0",
         "average_filled_price": f"{avg:.2f}", "fee": "", "number_of_fills": str(len(order.fills)),
         "filled_value": f"{order.cum_quote.normalize():f}" if order.cum_quote else "0",
@@ -393,47 +431,29 @@ def render(order: Order) -> dict[str, Any]:
         "order_placement_source": "RETAIL_ADVANCED",
         "outstanding_hold_amount": f"{order.locked.normalize():f}" if order.locked else "0",
         "is_liquidation": False,
-        "last_fill_time": _iso(order.fills[-1].time) if order.fills else None,
+        "last_fill_time": iso(order.fills[-1].time) if order.fills else None,
         "edit_history": [], "leverage": "", "margin_type": "UNKNOWN_MARGIN_TYPE",
         "retail_portfolio_id": coinbase_order_id(order.account_id)}
 
 
-@routes.get(f"{V3}/orders/historical/batch")
-async def list_orders(request: web.Request) -> web.Response:
-    key = await _private(request)
-    st, q = state_of(request), request.query
-    statuses = set(q.getall("order_status", []))
-    products = set(q.getall("product_ids", []) + q.getall("product_id", []))
-    limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else 100
-    orders = [o for o in reversed(st.engine.orders.values())
-              if o.account_id == key.account_id
-              and (not statuses or STATUS.get(o.status) in statuses)
-              and (not products or o.symbol in products)]
-    start = int(q["cursor"]) if q.get("cursor", "").isdigit() else 0
-    page = orders[start:start + limit]
-    more = start + limit < len(orders)
-    return _json({"orders": [render(o) for o in page], "sequence": "0", "has_next": more,
-                  "cursor": str(start + limit) if more else ""})
-
-
 @routes.get(f"{V3}/orders/historical/{{order_id}}")
 async def get_order(request: web.Request) -> web.Response:
-    key = await _private(request)
+    key = await private(request)
     st = state_of(request)
     number = from_coinbase_order_id(request.match_info["order_id"])
     order = st.engine.orders.get(number) if number is not None else None
     if order is None or order.account_id != key.account_id:
-        raise _err(404, "NOT_FOUND", "order with this orderID was not found")
-    return _json({"order": render(order)})
+        raise error(404, "NOT_FOUND", "order with this orderID was not found")
+    return answer({"order": render(order)})
 
 
 @routes.post(f"{V3}/orders/batch_cancel")
 async def batch_cancel(request: web.Request) -> web.Response:
-    key = await _private(request, trade=True)
+    key = await private(request, trade=True)
     st = state_of(request)
     ids = _parse_body(await request.read()).get("order_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise _err(400, "INVALID_ARGUMENT", "order_ids is required")
+        raise error(400, "INVALID_ARGUMENT", "order_ids is required")
     results = []
     for oid in ids:
         number = from_coinbase_order_id(oid)
@@ -449,4 +469,4 @@ async def batch_cancel(request: web.Request) -> web.Response:
                                               "orderId": str(order.order_id)})
             results.append({"success": True, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON",
                             "order_id": oid})
-    return _json({"results": results})
+    return answer({"results": results})

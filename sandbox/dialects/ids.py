@@ -13,6 +13,11 @@ def kraken_txid(order_id: int) -> str:
     return f"O{d[:5]}-{d[5:10]}-{d[10:]}"
 
 
+def kraken_trade_txid(trade_id: int) -> str:
+    """A trade's id as Kraken shows it (``T`` where an order's has ``O``)."""
+    return "T" + kraken_txid(trade_id)[1:]
+
+
 def from_kraken_txid(txid: str) -> int | None:
     digits = txid.replace("-", "")[1:]
     return int(digits) if txid.startswith("O") and digits.isdigit() else None

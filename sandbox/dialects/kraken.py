@@ -1,8 +1,9 @@
 """The kraken dialect: Kraken spot REST as ccxt ``kraken`` calls it.
 
 Public ``GET /0/public/{Time,SystemStatus,Assets,AssetPairs,Ticker}``; private
-``POST /0/private/{Balance,BalanceEx,AddOrder,QueryOrders,OpenOrders,ClosedOrders,CancelOrder}``
-with form bodies. Every answer is ``{"error": [...], "result": ...}``; errors are HTTP 200 with
+``POST /0/private/{Balance,BalanceEx,AddOrder,QueryOrders,OpenOrders,CancelOrder}`` with form
+bodies (``ClosedOrders`` and ``TradesHistory``: ``sandbox.dialects.kraken_history``).
+Every answer is ``{"error": [...], "result": ...}``; errors are HTTP 200 with
 Kraken's own strings (``EAPI:Invalid key``, ``EAPI:Invalid signature``, ``EAPI:Invalid nonce``,
 ``EGeneral:Permission denied``, ``EOrder:Insufficient funds``, ``EOrder:Order minimum not met``,
 ``EQuery:Unknown asset pair``, ``EAPI:Rate limit exceeded``).
@@ -29,7 +30,7 @@ from aiohttp import web
 
 from sandbox import errors
 from sandbox.auth import ApiKey
-from sandbox.dialects.ids import from_kraken_txid, kraken_txid
+from sandbox.dialects.ids import from_kraken_txid, kraken_trade_txid, kraken_txid
 from sandbox.dialects.kraken_markets import ASSETS, COMMON, KRAKEN, PAIRS
 from sandbox.market import MarketSpec
 from sandbox.orders import Q8, Order
@@ -52,7 +53,7 @@ class KrakenError(errors.WireError):
         return {"error": [self.message]}
 
 
-def _ok(result: Any) -> web.Response:
+def ok(result: Any) -> web.Response:
     return web.Response(text=json.dumps({"error": [], "result": result}, separators=(",", ":")),
                         content_type="application/json")
 
@@ -106,7 +107,7 @@ def authenticate(keys: dict[str, ApiKey], header_key: str | None, header_sign: s
     return key, params
 
 
-async def _private(request: web.Request, call: str) -> tuple[ApiKey, dict[str, str]]:
+async def private(request: web.Request, call: str) -> tuple[ApiKey, dict[str, str]]:
     body = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
     return authenticate(state_of(request).keys.keys, request.headers.get("API-Key"),
                         request.headers.get("API-Sign"), venue_path(request), body,
@@ -131,12 +132,12 @@ def _pairs(raw: str | None) -> list[str]:
 @routes.get("/0/public/Time")
 async def server_time(request: web.Request) -> web.Response:
     now = state_of(request).clock() // 1000
-    return _ok({"unixtime": now, "rfc1123": formatdate(now, usegmt=True)})
+    return ok({"unixtime": now, "rfc1123": formatdate(now, usegmt=True)})
 
 
 @routes.get("/0/public/SystemStatus")
 async def system_status(request: web.Request) -> web.Response:
-    return _ok({"status": "online", "timestamp": "2024-01-01T00:00:00Z"})
+    return ok({"status": "online", "timestamp": "2024-01-01T00:00:00Z"})
 
 
 @routes.get("/0/public/Assets")
@@ -145,12 +146,12 @@ async def assets(request: web.Request) -> web.Response:
     names = chosen.split(",") if chosen else list(ASSETS)
     if any(n not in ASSETS for n in names):
         raise KrakenError("EQuery:Unknown asset")
-    return _ok({n: ASSETS[n] for n in names})
+    return ok({n: ASSETS[n] for n in names})
 
 
 @routes.get("/0/public/AssetPairs")
 async def asset_pairs(request: web.Request) -> web.Response:
-    return _ok({p: PAIRS[p] for p in _pairs(request.query.get("pair"))})
+    return ok({p: PAIRS[p] for p in _pairs(request.query.get("pair"))})
 
 
 def _ticker(st: SandboxState, pair_id: str) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def _ticker(st: SandboxState, pair_id: str) -> dict[str, Any]:
 @routes.get("/0/public/Ticker")
 async def ticker(request: web.Request) -> web.Response:
     st = state_of(request)
-    return _ok({p: _ticker(st, p) for p in _pairs(request.query.get("pair"))})
+    return ok({p: _ticker(st, p) for p in _pairs(request.query.get("pair"))})
 
 
 # balances -----------------------------------------------------------------------------------
@@ -183,14 +184,14 @@ def _balances(st: SandboxState, key: ApiKey) -> dict[str, tuple[Decimal, Decimal
 
 @routes.post("/0/private/Balance")
 async def balance(request: web.Request) -> web.Response:
-    key, _ = await _private(request, "Balance")
-    return _ok({a: f"{total:.8f}" for a, (total, _) in _balances(state_of(request), key).items()})
+    key, _ = await private(request, "Balance")
+    return ok({a: f"{total:.8f}" for a, (total, _) in _balances(state_of(request), key).items()})
 
 
 @routes.post("/0/private/BalanceEx")
 async def balance_ex(request: web.Request) -> web.Response:
-    key, _ = await _private(request, "BalanceEx")
-    return _ok({a: {"balance": f"{total:.8f}", "hold_trade": f"{held:.8f}",
+    key, _ = await private(request, "BalanceEx")
+    return ok({a: {"balance": f"{total:.8f}", "hold_trade": f"{held:.8f}",
                     "credit": "0.0000", "credit_used": "0.0000"}
                 for a, (total, held) in _balances(state_of(request), key).items()})
 
@@ -239,7 +240,20 @@ def _order_request(params: dict[str, str], spec: MarketSpec, price: Decimal,
 
 @routes.post("/0/private/AddOrder")
 async def add_order(request: web.Request) -> web.Response:
-    key, params = await _private(request, "AddOrder")
+    """``AddOrder``; every refusal, from the key check on, is in the admin rejections list."""
+    try:
+        return await _add_order(request)
+    except KrakenError as exc:
+        if not exc.recorded:
+            raw = (await request.read()).decode("utf-8", "replace") if request.body_exists else ""
+            state_of(request).engine.reject(request.headers.get("API-Key", ""),
+                                            dict(parse_qsl(raw, keep_blank_values=True)),
+                                            exc.message, exc.message)
+        raise
+
+
+async def _add_order(request: web.Request) -> web.Response:
+    key, params = await private(request, "AddOrder")
     st = state_of(request)
     pair_id = _pair_id(params.get("pair", ""))
     spec, price = st.fixture.markets[pair_id], st.feed.price(pair_id)
@@ -250,13 +264,13 @@ async def add_order(request: web.Request) -> web.Response:
     try:
         req, flags = _order_request(params, spec, price, st.venue.fee_rate, cid)
         if params.get("validate") in ("true", "1"):
-            return _ok({"descr": {"order": _descr(params, spec)}})
-        order = st.engine.place_request(key, req, params, unique_cid=False)
+            return ok({"descr": {"order": _descr(params, spec)}})
+        order = st.engine.place_request(key, req, params, unique_cid=False, record=False)
     except errors.BinanceError as exc:
         raise translate(exc) from None
     order.extra.update(cl_ord_id=cid, userref=int(userref) if userref else None,
                        oflags=",".join([*flags, "fciq"]), descr=_descr(params, spec))
-    return _ok({"descr": {"order": order.extra["descr"]}, "txid": [kraken_txid(order.order_id)]})
+    return ok({"descr": {"order": order.extra["descr"]}, "txid": [kraken_txid(order.order_id)]})
 
 
 def _descr(params: dict[str, str], spec: MarketSpec) -> str:
@@ -288,7 +302,7 @@ def render(order: Order, spec: MarketSpec, trades: bool) -> dict[str, Any]:
     if not order.is_open:
         out["closetm"] = order.update_time / 1000
     if trades and order.fills:
-        out["trades"] = [kraken_txid(f.trade_id).replace("O", "T", 1) for f in order.fills]
+        out["trades"] = [kraken_trade_txid(f.trade_id) for f in order.fills]
     return out
 
 
@@ -299,18 +313,18 @@ def _matches(order: Order, params: dict[str, str]) -> bool:
     return not ref or str(order.extra.get("userref")) == ref
 
 
-def _account_orders(st: SandboxState, key: ApiKey, params: dict[str, str]) -> list[Order]:
+def account_orders(st: SandboxState, key: ApiKey, params: dict[str, str]) -> list[Order]:
     return [o for o in st.engine.orders.values()
             if o.account_id == key.account_id and _matches(o, params)]
 
 
-def _trades(params: dict[str, str]) -> bool:
+def with_trades(params: dict[str, str]) -> bool:
     return params.get("trades", "").lower() in ("true", "1")
 
 
 @routes.post("/0/private/QueryOrders")
 async def query_orders(request: web.Request) -> web.Response:
-    key, params = await _private(request, "QueryOrders")
+    key, params = await private(request, "QueryOrders")
     st = state_of(request)
     found: dict[str, Any] = {}
     for txid in [t for t in params.get("txid", "").split(",") if t]:
@@ -318,58 +332,42 @@ async def query_orders(request: web.Request) -> web.Response:
         order = st.engine.orders.get(number) if number is not None else None
         if order is None or order.account_id != key.account_id or not _matches(order, params):
             raise KrakenError("EOrder:Invalid order")
-        found[txid] = render(order, st.fixture.markets[order.symbol], _trades(params))
+        found[txid] = render(order, st.fixture.markets[order.symbol], with_trades(params))
     if not params.get("txid"):
         raise KrakenError("EGeneral:Invalid arguments:txid")
-    return _ok(found)
+    return ok(found)
 
 
 @routes.post("/0/private/OpenOrders")
 async def open_orders(request: web.Request) -> web.Response:
-    key, params = await _private(request, "OpenOrders")
+    key, params = await private(request, "OpenOrders")
     st = state_of(request)
-    return _ok({"open": {kraken_txid(o.order_id): render(o, st.fixture.markets[o.symbol],
-                                                          _trades(params))
-                         for o in _account_orders(st, key, params) if o.is_open}})
-
-
-@routes.post("/0/private/ClosedOrders")
-async def closed_orders(request: web.Request) -> web.Response:
-    key, params = await _private(request, "ClosedOrders")
-    st = state_of(request)
-    start, end = params.get("start", ""), params.get("end", "")
-    closed = [o for o in _account_orders(st, key, params) if not o.is_open
-              and (not start.isdigit() or o.update_time // 1000 >= int(start))
-              and (not end.isdigit() or o.update_time // 1000 <= int(end))]
-    closed.sort(key=lambda o: o.update_time, reverse=True)
-    offset = int(params["ofs"]) if params.get("ofs", "").isdigit() else 0
-    page = closed[offset:offset + 50]
-    return _ok({"closed": {kraken_txid(o.order_id): render(o, st.fixture.markets[o.symbol],
-                                                            _trades(params)) for o in page},
-                "count": len(closed)})
+    return ok({"open": {kraken_txid(o.order_id): render(o, st.fixture.markets[o.symbol],
+                                                          with_trades(params))
+                         for o in account_orders(st, key, params) if o.is_open}})
 
 
 @routes.post("/0/private/CancelOrder")
 async def cancel_order(request: web.Request) -> web.Response:
-    key, params = await _private(request, "CancelOrder")
+    key, params = await private(request, "CancelOrder")
     st = state_of(request)
     ref = params.get("txid") or ""
     if params.get("cl_ord_id"):
-        targets = [o for o in _account_orders(st, key, {"cl_ord_id": params["cl_ord_id"]})
+        targets = [o for o in account_orders(st, key, {"cl_ord_id": params["cl_ord_id"]})
                    if o.is_open]
     else:
         number = from_kraken_txid(ref)
         order = st.engine.orders.get(number) if number is not None else None
         targets = [order] if order is not None and order.account_id == key.account_id else []
         if not targets and ref.lstrip("-").isdigit():
-            targets = [o for o in _account_orders(st, key, {"userref": ref}) if o.is_open]
+            targets = [o for o in account_orders(st, key, {"userref": ref}) if o.is_open]
     targets = [o for o in targets if o.is_open]
     if not targets:
         raise KrakenError("EOrder:Unknown order")
     for order in targets:
         st.engine.cancel(key.account_id, {"symbol": order.symbol,
                                           "orderId": str(order.order_id)})
-    return _ok({"count": len(targets)})
+    return ok({"count": len(targets)})
 
 
-__all__ = ["COMMON", "KrakenError", "authenticate", "routes", "sign"]
+__all__ = ["COMMON", "KrakenError", "authenticate", "private", "routes", "sign"]

@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from shared.state import _flat, cred_status_key
+from shared.vault import INDEX
 
 VAULT_PREFIX = "piggy:vault:"
 ROUND_LOCK = "piggy:credentials:revalidate:lock"
@@ -31,8 +32,9 @@ def parse_vault_ref(ref: str) -> tuple[str, str] | None:
 
 
 async def vault_refs(redis: aredis.Redis) -> AsyncIterator[str]:
-    async for ref in redis.scan_iter(match=VAULT_PREFIX + "*", count=500, _type="HASH"):
-        yield ref
+    """Every vault entry, from the vault's index set (its Redis user may not SCAN)."""
+    for ref in sorted(await redis.smembers(INDEX)):
+        yield ref.decode() if isinstance(ref, bytes) else str(ref)
 
 
 async def set_status_if(redis: aredis.Redis, user_id: str, exchange: str, correlation_id: str,

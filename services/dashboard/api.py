@@ -88,6 +88,10 @@ class ApiClient:
         return ApiResult(True, resp.status_code, body)
 
     # ---- health and credentials
+    def whoami(self) -> ApiResult:
+        """Whom the token acts for: ``{"operator": bool, "userId": str | None}``."""
+        return self._call("GET", "/api/whoami")
+
     def health(self) -> ApiResult:
         return self._call("GET", "/api/health", auth=False)
 
@@ -109,8 +113,10 @@ class ApiClient:
         return self._call("POST", "/api/live/arm", json={
             "userId": user_id, "exchange": exchange, "confirmToken": confirm_token})
 
-    def disarm(self, user_id: str) -> ApiResult:
-        return self._call("POST", "/api/live/disarm", json={"userId": user_id})
+    def disarm(self, user_id: str, exchange: str) -> ApiResult:
+        """Disarm ``user_id`` on ``exchange`` only (arming is per exchange)."""
+        return self._call("POST", "/api/live/disarm", json={"userId": user_id,
+                                                            "exchange": exchange})
 
     def kill(self, reason: str = "emergency stop from the dashboard") -> ApiResult:
         return self._call("POST", "/api/kill", json={"reason": reason, "by": "dashboard"})

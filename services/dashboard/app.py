@@ -1,8 +1,11 @@
 """The CryptoPiggy operator dashboard (Streamlit). Run it with ``python -m services.dashboard``.
 
 The page talks only to the HTTP API (``api.ApiClient``); rows and messages come from the pure
-helpers in ``views``. Actions run in widget callbacks, before the rerun that shows their
-outcome, so a submitted secret is cleared from the session state before anything renders.
+helpers in ``views``. It knows no token of its own: it asks whoever opens it for one (the
+operator's or a user's) and keeps it in that browser session only; a user token sees and acts
+for its own user id only (``GET /api/whoami`` says whose it is). Actions run in widget
+callbacks, before the rerun that shows their outcome, so a submitted secret is cleared from
+the session state before anything renders.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ ss = st.session_state
 BANNER = ("<div data-testid='piggy-live-banner' style='background:#d90429;color:#fff;"
           "padding:14px 20px;border-radius:8px;font-size:1.35rem;font-weight:700;"
           "margin-bottom:8px'>● LIVE TRADING ARMED for {user} on {exchange}: "
-          "real orders are sent to the exchange</div>")
+          "real orders are sent to {exchange} (arming is per exchange)</div>")
 HALTED = ("<div style='background:#3d0000;color:#fff;padding:10px 20px;border-radius:8px;"
           "font-weight:700'>■ EMERGENCY STOP ENGAGED: no live order leaves the executor</div>")
 LIVE_CELL = "background-color:#d90429;color:#fff;font-weight:700"
@@ -56,7 +59,7 @@ def init_state() -> None:
     ss.setdefault("user_id", st.query_params.get("user") or s.dashboard_user or views.new_user_id())
     ss.setdefault("exchange", views.EXCHANGES[0])
     ss.setdefault("api_url", s.base_url)
-    ss.setdefault("api_token", s.default_token())
+    ss.setdefault("api_token", "")  # never pre-filled: asked for, kept in this session only
     ss.setdefault("api_key", "")
     ss.setdefault("api_secret", "")
     ss.setdefault("arm_pending", False)
@@ -66,6 +69,14 @@ def init_state() -> None:
 
 
 # ---- actions (widget callbacks) ------------------------------------------------------------
+
+def sign_in() -> None:
+    ss.api_token, ss.token_entry = str(ss.get("token_entry", "")).strip(), ""
+
+
+def sign_out() -> None:
+    ss.api_token = ""
+    ss.pop("signed_in_as", None)
 
 def save_keys() -> bool:
     """Submit the keys through the API; the secret leaves the session state first."""
@@ -111,8 +122,8 @@ def on_live_toggle() -> None:
         return
     ss.arm_pending = False
     if ss.get("live_armed"):
-        result = api().disarm(ss.user_id)
-        flash("live", Message("info", "Live trading disarmed.") if result.ok
+        result = api().disarm(ss.user_id, ss.exchange)
+        flash("live", Message("info", f"Live trading disarmed on {ss.exchange}.") if result.ok
               else Message("error", f"Disarm failed: {result.error}"))
 
 
@@ -165,20 +176,48 @@ def test_buy(live: bool = False) -> None:
 
 # ---- page sections -------------------------------------------------------------------------
 
-def header(health_ok: bool | None, health_text: str) -> None:
+def sign_in_page() -> None:
+    """No token in this session yet: ask for one (nothing else is shown or asked of the API)."""
+    st.title(":material/savings: CryptoPiggy")
+    st.info("Enter an API token: the operator's (printed by `piggy up` on its first start, kept "
+            "in the state folder's `api-token`) or a user's (`piggy token create --user ID`: "
+            "it sees and acts for that user only). It stays in this browser session only.")
+    st.text_input("API base URL", key="api_url")
+    st.text_input("API token", key="token_entry", type="password")
+    st.button("Sign in", key="sign_in", on_click=sign_in, type="primary")
+
+
+def scope(who: dict | None) -> bool:
+    """Apply the token's scope; True for the operator. A user token pins the user id."""
+    user = who.get("userId") if isinstance(who, dict) else None
+    if user:
+        ss.user_id = user
+        ss.signed_in_as = user
+        return False
+    ss.pop("signed_in_as", None)
+    return bool(isinstance(who, dict) and who.get("operator"))
+
+
+def header(health_ok: bool | None, health_text: str, operator: bool) -> None:
     left, mid, right = st.columns([3, 2, 2])
     left.title(":material/savings: CryptoPiggy")
     colour = {True: "green", False: "orange", None: "red"}[health_ok]
-    mid.markdown(f"**Backend** :{colour}[● {health_text}]  \n`{ss.api_url}`")
-    right.button("EMERGENCY STOP", key="emergency_stop", type="primary", icon=":material/block:",
-                 on_click=emergency_stop, width="stretch",
-                 help="One click: sets the kill switch; no live order leaves the executor.")
+    who = f"user {ss.signed_in_as} (user token)" if ss.get("signed_in_as") else "operator"
+    mid.markdown(f"**Backend** :{colour}[● {health_text}]  \n`{ss.api_url}` · signed in as {who}")
+    mid.button("Sign out", key="sign_out", on_click=sign_out)
+    if operator:  # the emergency stop acts for everyone: the operator token's alone
+        right.button("EMERGENCY STOP", key="emergency_stop", type="primary",
+                     icon=":material/block:", on_click=emergency_stop, width="stretch",
+                     help="One click: sets the kill switch; no live order leaves the executor.")
+    else:
+        right.caption("The emergency stop is the operator's (`piggy kill` or the operator token).")
     show_flash("stop")
 
 
 def settings_section(credentials: Message) -> None:
     st.subheader("Settings")
-    st.text_input("User id", key="user_id", help="Generated when left empty.")
+    st.text_input("User id", key="user_id", help="Generated when left empty.",
+                  disabled=bool(ss.get("signed_in_as")))
     st.selectbox("Exchange", views.EXCHANGES, key="exchange")
     st.text_input("API base URL", key="api_url")
     st.text_input("API token", key="api_token", type="password")
@@ -272,12 +311,17 @@ def trade_log_section() -> None:
 def main() -> None:
     st.set_page_config(page_title="CryptoPiggy", page_icon=":material/savings:", layout="wide")
     init_state()
+    if not str(ss.api_token).strip():
+        sign_in_page()
+        return
     client = api()
+    who = client.whoami()
+    operator = scope(who.data if who.ok else None)
     health = client.health()
     health_ok = None if health.unreachable else health.ok
     health_text = ("unreachable" if health.unreachable else
                    "healthy" if health.ok else f"degraded: {(health.data or {}).get('services')}")
-    header(health_ok, health_text)
+    header(health_ok, health_text, operator)
     live_result = client.live(ss.user_id, ss.exchange)
     live = live_result.data if live_result.ok else None
     if not live_result.ok:
@@ -286,7 +330,8 @@ def main() -> None:
         st.markdown(BANNER.format(user=ss.user_id, exchange=ss.exchange), unsafe_allow_html=True)
     if views.is_halted(live):
         st.markdown(HALTED, unsafe_allow_html=True)
-        st.button("Resume trading", key="resume", on_click=resume)
+        if operator:
+            st.button("Resume trading", key="resume", on_click=resume)
     cred = client.credentials(ss.user_id, ss.exchange)
     credentials = (views.validation_message(cred.data) if cred.ok or cred.status == 404
                    else Message("error", f"Validation status unavailable: {cred.error}"))

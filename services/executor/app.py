@@ -64,6 +64,7 @@ def _bound(handler: Callable[..., Any], ctx: ExecutorContext) -> Any:
 
 
 async def _start(ctx: ExecutorContext) -> None:
+    await live.migrate_armed(ctx)  # arming from before it was per exchange must be redone
     ctx.watchdog = asyncio.create_task(live.watch_heartbeat(ctx))
     ctx.reconciler = asyncio.create_task(reconciler.run(ctx), name="reconciler")
 

@@ -11,6 +11,7 @@ from typing import Any
 from services.executor.ledger import Ledger
 from shared.bus import Bus
 from shared.events import OrderIntent
+from shared.paperfill import MarketRules
 from shared.settings import ExecutorSettings
 
 
@@ -26,6 +27,8 @@ class ExecutorContext:
     # Intents this process routed and that await their outcome: the outcome handler builds
     # the trade line from here without reading the ledger (another replica's: read it).
     routed: dict[str, OrderIntent] = field(default_factory=dict)
+    # Paper fills' market rules by (exchange, symbol), read once from the gateway's keys.
+    market_rules: dict[tuple[str, str], MarketRules] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

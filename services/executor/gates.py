@@ -91,8 +91,9 @@ def evaluate(i: GateInputs, *, include_amount: bool = True) -> list[GateResult]:
         GateResult(Gate.CREDENTIALS, cred_open, cred_reason),
         GateResult(Gate.GATEWAY_HEARTBEAT, hb_open, hb_reason),
         GateResult(Gate.ARMED, i.armed,
-                   "live trading is armed for this user" if i.armed
-                   else "live trading is not armed for this user (piggy live arm)"),
+                   "live trading is armed for this user on this exchange" if i.armed
+                   else "live trading is not armed for this user on this exchange "
+                        "(piggy live arm --exchange …)"),
         GateResult(Gate.KILL_SWITCH, not halted,
                    "emergency stop is engaged: run `piggy resume` to trade again" if halted
                    else "emergency stop is off"),

@@ -22,9 +22,9 @@ from services.executor.lifecycle import (
     OutcomeAction,
     plan_outcome,
 )
-from services.executor.risk import paper_fill, spend_key, to_micros
+from services.executor.risk import spend_key, to_micros
 from services.executor.routing import Route
-from shared import state, streams, tradelog
+from shared import paperfill, state, streams, tradelog
 from shared.bus import Batch, frame
 from shared.events import (
     DeadLetter,
@@ -45,6 +45,7 @@ log = logging.getLogger("piggy.executor")
 
 STATUS_UNKNOWN = "status_unknown"  # the gateway's code: placement ambiguous, lookup failed
 ROUTED_CACHE = 50_000
+MARKET_RULES_CACHE = 10_000
 
 
 async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
@@ -57,7 +58,7 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
     read = await ctx.ledger.intake(
         ctx.bus.consumer, now, s.heartbeat_max_age_s, ctx.direct is not None,
         to_micros(s.daily_cap_usd),
-        [IntakeRequest(i.intent_id, i.model_dump_json(), i.user_id,
+        [IntakeRequest(i.intent_id, i.model_dump_json(), state.armed_field(i.user_id, i.exchange),
                        state.cred_status_key(i.user_id, i.exchange), spend_key(i.user_id, day),
                        state.price_key(i.exchange, i.symbol), batch.deliveries > 1,
                        intake.static_live(i, s), to_micros(i.amount_usd)) for i in intents],
@@ -107,14 +108,15 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
     _steps(w, intent.intent_id, row.status, IntentStatus.DECIDED)
     if p.action is Action.PAPER:
         assert p.price is not None
-        fill = paper_fill(intent.amount_usd, p.price, intent.side.value)
+        fill = await _paper_fill(ctx, intent, p.price)
         w.xadd(streams.DECISIONS,
             IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.PAPER,
                            route="paper", correlation_id=intent.correlation_id))
         await _finish(ctx, w, IntentStatus.PAPER_FILLED, line(
             intent, Mode.PAPER, TradeStatus.FILLED, order_id=f"paper-{intent.intent_id}",
             price=fill.price, filled=fill.filled, cost=fill.cost, fee=fill.fee,
-            reasons=p.decision.reasons, route="paper"))
+            fee_currency=fill.fee_currency, reasons=p.decision.reasons + list(fill.notes),
+            route="paper"))
         return
     reasons = ((p.decision.reasons + list(p.extra_reasons))
                or ["no route to the exchange: gateway down and no direct path"])
@@ -123,6 +125,32 @@ async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, ro
                        correlation_id=intent.correlation_id))
     await _finish(ctx, w, IntentStatus.REJECTED, line(intent, Mode.NONE, TradeStatus.REJECTED,
                                                        reasons=reasons, route="none"))
+
+
+async def _paper_fill(ctx: ExecutorContext, intent: OrderIntent,
+                      price: Decimal) -> paperfill.PaperFill:
+    """The fill the exchange would give this intent live: its market's fee and rounding rules
+    as the gateway keeps them (``shared.paperfill``), else the exchange's fee schedule."""
+    where = (intent.exchange, intent.symbol)
+    rules = ctx.market_rules.get(where)
+    if rules is None:
+        text = await state.market_rules(ctx.bus.redis, *where)
+        try:
+            rules = paperfill.MarketRules.from_json(text) if text else None
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("market rules of %s on %s unreadable (%s); fee schedule used",
+                        intent.symbol, intent.exchange, exc)
+        if rules is not None:
+            if len(ctx.market_rules) >= MARKET_RULES_CACHE:
+                ctx.market_rules.pop(next(iter(ctx.market_rules)))
+            ctx.market_rules[where] = rules
+    if rules is None:
+        log.info("no market rules kept for %s on %s; paper fee by %s's schedule",
+                 intent.symbol, intent.exchange, intent.exchange)
+    s = ctx.settings
+    return paperfill.fill(rules or paperfill.default_rules(*where), intent.side.value,
+                          intent.amount_usd, price, min_usd=s.min_trade_usd,
+                          max_usd=s.max_trade_usd)
 
 
 def _steps(w: Writes, intent_id: str, current: IntentStatus | None,

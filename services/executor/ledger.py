@@ -54,7 +54,7 @@ local out = {{kill and '1' or '0', beat}}
 for i = 0, n - 1 do
   local o = 11 + i * 9
   local lk, ck, sk, pk = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
-  local intent, user, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
+  local intent, armed_as, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
   local try_live, micros = ARGV[o + 7], ARGV[o + 8]
   local claim
   if redis.call('HSETNX', lk, 'claimed_by', consumer) == 1 then
@@ -73,7 +73,7 @@ for i = 0, n - 1 do
   if claim == 'new' or claim == 'resume' then
     local status = redis.call('HGET', lk, 'status') or 'received'
     local routed = redis.call('HGET', lk, 'routed') or ''
-    local armed = redis.call('HEXISTS', ARGV[10], user)
+    local armed = redis.call('HEXISTS', ARGV[10], armed_as)
     local cred = redis.call('HMGET', ck, 'status', 'can_trade', 'error')
     local spent = redis.call('GET', sk) or '0'
     local price = redis.call('GET', pk) or ''
@@ -207,7 +207,7 @@ class Claim(StrEnum):
 class IntakeRequest:
     intent_id: str
     intent_json: str
-    user_id: str
+    armed_as: str  # the user's field in ARMED for the intent's exchange (state.armed_field)
     cred_key: str
     spend_key: str
     price_key: str
@@ -270,7 +270,7 @@ class Ledger:
                                          KILL, HEARTBEATS, ARMED]
         for it in items:
             args += [key(it.intent_id), it.cred_key, it.spend_key, it.price_key, it.intent_json,
-                     it.user_id, "1" if it.redelivered else "0", "1" if it.try_live else "0",
+                     it.armed_as, "1" if it.redelivered else "0", "1" if it.try_live else "0",
                      it.micros]
         raw = await self._intake(args=args)
         (kill, beat), rows = raw[0], raw[1:]

@@ -1,4 +1,4 @@
-"""Gathering the gate inputs for one user from Redis, in one round trip."""
+"""Gathering the gate inputs for one user on one exchange from Redis, in one round trip."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,7 +7,7 @@ from services.executor.context import ExecutorContext
 from services.executor.gates import Credentials, GateInputs
 from services.executor.risk import from_micros, spend_key
 from shared import state
-from shared.state import ARMED, HEARTBEATS, KILL, TradingState
+from shared.state import ARMED, HEARTBEATS, KILL, TradingState, armed_field
 
 
 async def gate_inputs(ctx: ExecutorContext, user_id: str, exchange: str,
@@ -15,7 +15,7 @@ async def gate_inputs(ctx: ExecutorContext, user_id: str, exchange: str,
     now = ctx.clock()
     async with ctx.bus.redis.pipeline(transaction=False) as pipe:
         pipe.exists(KILL)
-        pipe.hexists(ARMED, user_id)
+        pipe.hexists(ARMED, armed_field(user_id, exchange))
         pipe.hgetall(state.cred_status_key(user_id, exchange))
         pipe.zrange(HEARTBEATS, -1, -1, withscores=True)
         pipe.get(spend_key(user_id, ctx.now()))

@@ -11,11 +11,17 @@ from services.gateway import (
     handlers,
     routes_credentials,
     routes_health,
+    routes_identity,
     routes_live,
     routes_orders,
+    routes_positions,
+    routes_trades,
 )
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
+from shared.books.db import make_engine
+from shared.books.queries import Books
+from shared.books.settings import BooksSettings
 from shared.bus import Bus
 from shared.service import Lifecycle, service_app
 from shared.settings import (
@@ -33,6 +39,7 @@ from shared.vault import Vault, load_master_key
 def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None = None,
               gateway: GatewaySettings | None = None, api: ApiSettings | None = None,
               vault: VaultSettings | None = None, instance_id: str | None = None,
+              books: BooksSettings | None = None,
               extras: dict[str, Any] | None = None) -> GatewayContext:
     """Build the gateway's dependencies from the environment; each one may be overridden."""
     service = ServiceSettings()
@@ -50,6 +57,9 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
         exchange=exchange or ExchangeSettings(),
         gateway=gateway or GatewaySettings(),
         api_token=load_or_create_token(api),
+        # the trade history's database: connected on first use, so the gateway trades on
+        # when it is down (the books service creates and migrates it)
+        books=Books(make_engine((books or BooksSettings(home=api.home)).url())),
         extras=dict(extras or {}),
     )
 
@@ -61,11 +71,14 @@ def _register(ctx: GatewayContext) -> None:
 
 def create_app(ctx_factory: Callable[[], GatewayContext] = bootstrap) -> FastAPI:
     lifecycle = Lifecycle(_register, handlers.start, handlers.stop)
-    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle)
+    app = service_app("gateway", "CryptoPiggy API", ctx_factory, lifecycle, docs=True)
     errors.install(app)
     app.include_router(routes_health.router)
     protected = [Depends(require_token)]
     app.include_router(routes_credentials.router, dependencies=protected)
     app.include_router(routes_orders.router, dependencies=protected)
     app.include_router(routes_live.router, dependencies=protected)
+    app.include_router(routes_trades.router, dependencies=protected)
+    app.include_router(routes_positions.router, dependencies=protected)
+    app.include_router(routes_identity.router, dependencies=protected)
     return app

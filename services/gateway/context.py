@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.books.queries import Books
 from shared.bus import Bus
 from shared.settings import ApiSettings, ExchangeSettings, GatewaySettings
 from shared.vault import Vault
@@ -17,4 +18,5 @@ class GatewayContext:
     exchange: ExchangeSettings
     gateway: GatewaySettings
     api_token: str
+    books: Books  # the books database (trade history, positions)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from shared.exchanges import EXCHANGES
 from shared.exchanges.budget import RateBudgetSettings
 from shared.exchanges.gate import ExchangeGate
 from shared.exchanges.pool import ExchangePool
+from shared.paperfill import MarketRules
 
 log = logging.getLogger("piggy.gateway")
 DEFAULT_EXCHANGES = EXCHANGES[:1]
@@ -202,8 +203,10 @@ async def _tickers_of(ctx: GatewayContext, rt: Runtime, exchange: str) -> None:
         if not last:
             continue
         price = to_decimal(last)
+        rules = MarketRules.from_ccxt(exchange, market, public.precisionMode).to_json()
         for name in {market["symbol"], market["id"]}:
             await state.set_last_price(ctx.bus.redis, exchange, name, price)
+            await state.set_market_rules(ctx.bus.redis, exchange, name, rules)
         bid, ask = ticker.get("bid"), ticker.get("ask")
         await ctx.bus.publish(Ticker(exchange=exchange, symbol=market["symbol"],
                                      symbol_id=market["id"], last=price,

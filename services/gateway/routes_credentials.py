@@ -12,6 +12,7 @@ limited); 202 while validation is still running.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import time
 import uuid
@@ -125,10 +126,13 @@ async def submit_credentials(request: Request) -> JSONResponse:
         return _unprocessable(_field_errors(exc))
     user_id = body.user_id or _new_user(principal(request))
     authorize(request, user_id)
+    pair = ApiKeyPair(body.api_key, body.api_secret.get_secret_value())
+    current = await _unchanged(ctx, user_id, body.exchange, pair)
+    if current is not None:  # the key already validated: nothing changes (live stays armed)
+        return JSONResponse(_view(user_id, body.exchange, current), status_code=200)
     masked = mask(body.api_key)
     correlation_id = new_id()
-    ref = await ctx.vault.put(user_id, body.exchange,
-                              ApiKeyPair(body.api_key, body.api_secret.get_secret_value()))
+    ref = await ctx.vault.put(user_id, body.exchange, pair)
     await state.set_credential_status(ctx.bus.redis, user_id, body.exchange, {
         "status": "pending", "validated": False, "can_trade": False, "can_withdraw": False,
         "error": "", "reason_code": "", "warning": "", "api_key_masked": masked,
@@ -147,6 +151,22 @@ async def submit_credentials(request: Request) -> JSONResponse:
     code = submit_status(view)
     headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else None
     return JSONResponse(view, status_code=code, headers=headers)
+
+
+async def _unchanged(ctx: GatewayContext, user_id: str, exchange: str,
+                     pair: ApiKeyPair) -> dict[str, str] | None:
+    """The current status when ``pair`` is the key already stored and validated for this user
+    and exchange (compared in constant time); else None (it is saved and validated again)."""
+    status = await state.credential_status(ctx.bus.redis, user_id, exchange)
+    if status.get("status") != "validated":
+        return None
+    try:
+        stored = await ctx.vault.get(vault_ref(user_id, exchange))
+    except Exception:  # noqa: BLE001 - unreadable or missing: treat as a new key
+        return None
+    same = hmac.compare_digest(stored.api_key.encode(), pair.api_key.encode()) & \
+        hmac.compare_digest(stored.secret.encode(), pair.secret.encode())
+    return status if same else None
 
 
 def _new_user(who: Principal) -> str:

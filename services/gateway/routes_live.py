@@ -1,6 +1,7 @@
-"""Live switch, emergency stop and trade log routes.
+"""Live switch and emergency stop routes (the trade history: ``routes_trades.py``).
 
-Arm/disarm/status are commands answered by the executor over the bus (it owns the gates);
+Arm/disarm/status are commands answered by the executor over the bus (it owns the gates); each
+is for one (user, exchange) — a disarm without an exchange disarms the user everywhere;
 the emergency stop is set here directly in Redis, so it works even when no executor answers.
 """
 from __future__ import annotations
@@ -9,11 +10,10 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.auth import authorize, operator_only
-from shared import state, streams, tradelog
+from shared import state, streams
 from shared.events import (
     ArmLive,
     DisarmLive,
@@ -38,7 +38,9 @@ class ArmBody(BaseModel):
 class UserBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     user_id: UserId = Field(alias="userId")
-    exchange: Exchange = "binanceus"  # whose gates the answer shows
+    exchange: Exchange | None = Field(
+        default=None, description="the exchange to disarm; absent: every exchange (the answer "
+                                  "then shows binanceus's gates)")
 
 
 class KillBody(BaseModel):
@@ -70,7 +72,9 @@ async def arm(body: ArmBody, request: Request) -> LiveStatus:
 @router.post("/api/live/disarm")
 async def disarm(body: UserBody, request: Request) -> LiveStatus:
     authorize(request, body.user_id)
-    return await _ask_executor(request, DisarmLive(user_id=body.user_id, exchange=body.exchange))
+    return await _ask_executor(request, DisarmLive(user_id=body.user_id,
+                                                   exchange=body.exchange or "binanceus",
+                                                   everywhere=body.exchange is None))
 
 
 @router.get("/api/live/{user_id}")
@@ -97,19 +101,3 @@ async def resume(request: Request) -> dict[str, object]:
     await state.resume(ctx.bus.redis)
     await ctx.bus.publish(KillSwitchReleased(by="api"), streams.CONTROL)
     return {"ok": True, "state": state.TradingState.ACTIVE.value}
-
-
-@router.get("/api/trades")
-async def trades(request: Request,
-                 user_id: Annotated[UserId | None, Query(alias="userId")] = None,
-                 limit: int = Query(default=100, ge=1, le=1000)) -> JSONResponse:
-    """The trade log, newest first; a user token must name its own ``userId``."""
-    if user_id is None:
-        operator_only(request)
-    else:
-        authorize(request, user_id)
-    skipped: list[str] = []
-    lines = await tradelog.read(request.app.state.ctx.bus.redis, user_id=user_id, limit=limit,
-                                skipped=skipped)
-    headers = {"X-Piggy-Skipped-Entries": str(len(skipped))} if skipped else None
-    return JSONResponse([line.model_dump(mode="json") for line in lines], headers=headers)

@@ -8,7 +8,10 @@ With ``"mode": "live"`` the intent is live-or-nothing: 200 with the order id whe
 live, else 409 with every closed gate's reason (never a paper fill).
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
 ``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
-price (what the dashboard and the CLI offer when $2 is below it), before anything is sent.
+price (what the dashboard and the CLI offer when $2 is below it), before anything is sent:
+fee included where the exchange takes it out of the amount, rounded up to its cost step, with
+a stated headroom for the price (``shared.minimums``, ``docs/exchanges.md``). It spends at most
+that amount.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from shared.durable import NotReplicated
 from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
-from shared.placement import minimum_amount
+from shared.minimums import CENT, pct, rule_for
+from shared.placement import offer
 from shared.types import Amount, Exchange, Symbol, UserId
 
 router = APIRouter()
@@ -137,17 +141,29 @@ async def minimum(request: Request, exchange: str = Query(default=DEFAULT_EXCHAN
             ticker = await pool.read(exchange, lambda: public.fetch_ticker(market["symbol"]))
             price = to_decimal(ticker.get("last") or ticker.get("close"))
     except UnknownSymbol as exc:
-        return JSONResponse({"detail": str(exc)}, 404)
+        return JSONResponse({"ok": False, "error": "unknown_symbol", "detail": str(exc),
+                             "symbol": symbol, "exchange": exchange,
+                             "closeMatches": list(exc.close)}, 404)
     except Exception as exc:
         return JSONResponse({"detail": f"{exchange} market data unavailable: "
                                        f"{type(exc).__name__}"}, 503)
     public = await pool.public(exchange)
-    floor, why = minimum_amount(market, price, exchange=exchange,
-                                precision_mode=getattr(public, "precisionMode", 4))
-    enough = amount_usd >= floor
+    mode = getattr(public, "precisionMode", 4)
+    found, why = offer(market, price, exchange=exchange, precision_mode=mode)
+    # "enough": the amount itself is what the offer's rule accepts, at up to the same headroom
+    rule = rule_for(exchange, market, mode)
+    enough = amount_usd >= found.amount or not (
+        rule.refusal(amount_usd, found.price_up_to) or rule.refusal(amount_usd, price)
+        or amount_usd != rule.sent(amount_usd))
     return JSONResponse({"exchange": exchange, "symbol": market["symbol"],
-                         "price": format(price, "f"), "minimumUsd": format(floor, "f"),
+                         "price": format(price, "f"), "minimumUsd": format(found.amount, "f"),
+                         "spendsAtMostUsd": format(found.amount, "f"),
+                         "headroomPct": pct(found.headroom),
+                         "validUpToPrice": format(found.price_up_to.quantize(CENT), "f"),
+                         "feeRate": format(rule.fee_rate, "f"),
+                         "feeFromAmount": rule.fee_in_quote,
                          "amountUsd": format(amount_usd, "f"), "enough": enough,
+                         "explanation": why,
                          "reason": "" if enough else f"{why}; ${amount_usd} is below it"})
 
 

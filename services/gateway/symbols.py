@@ -2,19 +2,22 @@
 
 An order is only worth publishing for an exchange this gateway serves and a symbol that
 exists in that exchange's market data; the price the executor fills paper at is the
-exchange's own ticker, fetched here when the ticker loop does not already keep it.
+exchange's own ticker, fetched here when the ticker loop does not already keep it, and the
+fee and rounding rules it fills paper by are the market's own, kept here next to the price.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import redis.asyncio as aredis
 
 from services.gateway.handlers import Runtime
 from shared import state
 from shared.exchange import UnknownSymbol, to_decimal
+from shared.paperfill import MarketRules
 
 log = logging.getLogger("piggy.gateway.symbols")
 
@@ -41,9 +44,19 @@ async def check(rt: Runtime, redis: aredis.Redis, exchange: str, symbol: str) ->
         return Checked(error=f"{exchange} market data unavailable ({type(exc).__name__}); "
                              "try again shortly", status=503)
     unified = str(market["symbol"])
+    await _keep_rules(rt, redis, exchange, market)
     if await state.last_price(redis, exchange, unified) is None:
         await _fetch_price(rt, redis, exchange, unified)
     return Checked(symbol=unified)
+
+
+async def _keep_rules(rt: Runtime, redis: aredis.Redis, exchange: str,
+                      market: dict[str, Any]) -> None:
+    """The market's fee and rounding rules, so the executor's paper fill follows them."""
+    public = await rt.pool.public(exchange)
+    rules = MarketRules.from_ccxt(exchange, market, public.precisionMode).to_json()
+    for name in {str(market["symbol"]), str(market["id"])}:
+        await state.set_market_rules(redis, exchange, name, rules)
 
 
 async def _fetch_price(rt: Runtime, redis: aredis.Redis, exchange: str, symbol: str) -> Decimal | None:

@@ -85,11 +85,14 @@ def alert_for(event: Any) -> Alert | None:
                          f"by {event.by}: trading may resume (live still needs every gate).",
                          Level.WARNING, event.event_id)
         case LiveArmed():
+            where = f" on {event.exchange}" if event.exchange else ""
             return Alert("armed", "LIVE trading armed", f"user {event.user_id} is armed for live "
-                         "trading.", Level.WARNING, event.event_id)
+                         f"trading{where}.", Level.WARNING, event.event_id)
         case LiveDisarmed():
+            where = f" on {event.exchange}" if event.exchange else ""
             return Alert("disarmed", "LIVE trading disarmed",
-                         f"user {event.user_id}: {event.reason}", Level.WARNING, event.event_id)
+                         f"user {event.user_id}{where}: {event.reason}", Level.WARNING,
+                         event.event_id)
         case CredentialsRejected():
             return Alert("keys_rejected", "API keys rejected",
                          f"user {event.user_id} on {event.exchange}: {event.reason_code}: "

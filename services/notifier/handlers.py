@@ -54,11 +54,13 @@ def register(ctx: NotifierContext) -> None:
         if ctx.clock() - letter.ts.timestamp() <= ctx.settings.alert_max_age_s:
             await deliver(ctx, ctx.watch.note(letter, ctx.clock()), None)
 
-    for stream, schema, handler in ((streams.TRADES, TradeLogged, on_trade),
-                                    (streams.CONTROL, ControlEvent, on_control),
-                                    (streams.CREDENTIALS, CredentialsEvent, on_credentials),
+    # Its own group on the streams only it consumes; the trade log and credentials it only
+    # follows (XREAD, no group), so it can't read or ack another service's group there.
+    for stream, schema, handler in ((streams.CONTROL, ControlEvent, on_control),
                                     (streams.DEAD_LETTER, DeadLetter, on_dead_letter)):
         ctx.bus.consume(stream, GROUP, schema)(handler)
+    ctx.bus.follow(streams.TRADES, TradeLogged)(on_trade)
+    ctx.bus.follow(streams.CREDENTIALS, CredentialsEvent)(on_credentials)
 
 
 async def deliver(ctx: NotifierContext, alert: Alert | None, event_ts: float | None) -> None:

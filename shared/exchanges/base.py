@@ -10,14 +10,18 @@ ccxt is used unmodified: only ``urls['api']`` is rewritten when ``PIGGY_<EXCHANG
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt
@@ -32,6 +36,8 @@ _QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
 _CANONICAL = re.compile(r"^pg-([0-9a-f]{32})$")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+READ_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class KeyProblem(StrEnum):
@@ -59,6 +65,52 @@ class KeyAccess:
 
     can_trade: bool | None
     can_withdraw: bool = False
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """One order as the exchange keeps it (its own numbers), read from its history."""
+
+    order_id: str
+    client_order_id: str | None
+    symbol: str  # ccxt unified, e.g. "BTC/USD"
+    side: str  # buy | sell
+    status: str  # ccxt's open | closed | canceled | rejected | expired
+    amount: Decimal | None
+    filled: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_currency: str
+    created_at: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class VenueFill:
+    """One trade (fill) of an order as the exchange reports it. ``client_order_id`` is set
+    only where the exchange's trade record carries it (none of the four do: match by
+    ``order_id``)."""
+
+    trade_id: str
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    price: Decimal
+    amount: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_currency: str
+    at: datetime  # UTC
+
+
+class OrderLookupInconclusive(Exception):
+    """The exchange's history could not prove that an order is absent (a page failed, the
+    listing was cut short, the exchange ignored a filter). The order may exist: it must
+    stay ``unknown`` and never be sent again."""
+
+
+# find_order pages back from the intent's creation time minus this (our clock vs the exchange's)
+LOOKUP_SKEW = timedelta(minutes=10)
 
 
 class NoTestnet(ValueError):
@@ -137,6 +189,8 @@ class ExchangeAdapter:
     has_testnet: ClassVar[bool] = False
     # where its keys are made, and what to grant (README "Going live on a real exchange")
     key_permissions: ClassVar[str] = ""
+    # items asked for per history page (each adapter sets its exchange's own maximum)
+    page_limit: int = 100
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -201,18 +255,55 @@ class ExchangeAdapter:
         return dict(await client.create_order(symbol, "market", "sell", float(quantity), None,
                                               self.buy_params(client_order_id)))
 
-    async def find_order(self, client: Any, symbol: str,
-                         client_order_id: str) -> dict[str, Any] | None:
-        """The exchange's order with this client order id, or None if it has none."""
+    async def find_order(self, client: Any, symbol: str, client_order_id: str,
+                         since: datetime | None = None) -> dict[str, Any] | None:
+        """The exchange's (ccxt-parsed) order with this client order id, or None only when the
+        exchange proves it has none: its own lookup by client id, or its history paged back
+        to ``since`` (the intent's creation time; ``LOOKUP_SKEW`` earlier) until past it.
+        Raises ``OrderLookupInconclusive`` when absence cannot be proven, and ccxt's errors
+        when a call fails (transient ones are retried by ``shared.orders.lookup_order``)."""
         raise NotImplementedError
+
+    # ---- history (the reconciler's view of the exchange) ------------------------------------
+
+    async def orders_since(self, client: Any, symbol: str, since: datetime) -> list[VenueOrder]:
+        """Every order on ``symbol`` created at or after ``since``, all pages, oldest first."""
+        raise NotImplementedError
+
+    async def fills_since(self, client: Any, symbol: str, since: datetime) -> list[VenueFill]:
+        """Every trade on ``symbol`` at or after ``since``, all pages, oldest first."""
+        raise NotImplementedError
+
+    async def holdings(self, client: Any) -> dict[str, Decimal]:
+        """Free + locked per asset, as the exchange reports the account (zero balances left
+        out)."""
+        from shared.exchanges.history import holdings_of
+        return holdings_of(await client.fetch_balance())
+
+    def is_retryable_read(self, exc: BaseException) -> bool:
+        """A read that failed with ``exc`` may simply be asked again."""
+        return is_transient(exc)
+
+    async def read(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` (a read), asked again while it fails with a retryable error: up to
+        ``READ_ATTEMPTS`` times, backing off 50 ms doubling, with jitter (so two processes
+        racing for one key's nonce do not collide again)."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return await call()
+            except Exception as exc:
+                if attempt + 1 >= READ_ATTEMPTS or not self.is_retryable_read(exc):
+                    raise
+                await asyncio.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     async def complete(self, client: Any, symbol: str, order: dict[str, Any]) -> dict[str, Any]:
         """The order with its fill (filled, cost, fee): create replies that carry no status
-        (kraken, coinbase) are fetched once by the exchange's order id."""
+        (kraken, coinbase) are fetched by the exchange's order id (retried as ``read``)."""
         if order.get("status") is not None and order.get("filled") is not None:
             return order
         try:
-            fetched = dict(await client.fetch_order(order["id"], symbol))
+            fetched = dict(await self.read(lambda: client.fetch_order(order["id"], symbol)))
         except (ccxt.BaseError, OSError, TimeoutError):
             return order  # placed for sure; the fill is reported as far as known
         if not fetched.get("clientOrderId") and order.get("clientOrderId"):

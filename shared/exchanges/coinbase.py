@@ -8,11 +8,16 @@
 * The create reply is ``success_response{order_id, client_order_id}`` without a fill: the
   order is read by ``GET …/orders/historical/{id}`` after (``complete``).
 * Lookup: Coinbase has no "order by client id" endpoint that ccxt can use
-  (``fetch_order_with_client_order_id`` sends an empty order id), so an order is found by
-  listing the product's recent orders (``GET …/orders/historical/batch``, newest 100) and
-  matching ``client_order_id``. Exactly-once still holds: the gateway's client order id
-  marker makes any second placement of the same intent look the order up first, and a
-  lookup that fails leaves the order "unknown" — it is never re-sent blind.
+  (``fetch_order_with_client_order_id`` sends an empty order id), and its listing has no
+  client id filter, so an order is found by paging the product's orders
+  (``GET …/orders/historical/batch``, newest first, ``start_date`` = the intent's creation
+  time less ``LOOKUP_SKEW``) with the listing's ``cursor`` until it ends, matching
+  ``client_order_id``. Reading only the newest 100 (as before) missed an order once 100 more
+  came after it: the line said "rejected … not re-sent" while Coinbase held it FILLED. The
+  listing ends when a page is short or carries no cursor (Coinbase's is "" on the last page);
+  without ``since`` the whole history is paged.
+* History: the same listing and ``…/orders/historical/fills`` (``fetch_my_trades``,
+  ``start_sequence_timestamp``), ``page_limit`` a page, to the end.
 * Errors need the body: ``{"error": "PERMISSION_DENIED", …}``, ``{"errors": [{"id":
   "authentication_error", "message": "invalid signature"}]}``, or HTTP 200 ``{"success":
   false, "error_response": {"error": "INSUFFICIENT_FUND", …}}`` (ccxt maps only
@@ -22,15 +27,32 @@
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import ccxt
 
 from shared.events import RejectCategory
-from shared.exchanges.base import ExchangeAdapter, KeyAccess, KeyProblem, body_of
+from shared.exchanges.base import (
+    ExchangeAdapter,
+    KeyAccess,
+    KeyProblem,
+    VenueFill,
+    VenueOrder,
+    body_of,
+)
+from shared.exchanges.history import (
+    LOOKUP_SKEW_MS,
+    Collected,
+    matching,
+    ms,
+    venue_fill,
+    venue_order,
+)
 
-RECENT_ORDERS = 100
 _CATEGORIES: tuple[tuple[str, RejectCategory], ...] = (
     ("INSUFFICIENT_FUND", RejectCategory.INSUFFICIENT_FUNDS),
     ("PREVIEW_INSUFFICIENT_FUND", RejectCategory.INSUFFICIENT_FUNDS),
@@ -62,12 +84,43 @@ class CoinbaseAdapter(ExchangeAdapter):
                            client_order_id: str, price: Decimal) -> dict[str, Any]:
         return await self.buy_with_cost(client, symbol, quantity * price, client_order_id)
 
-    async def find_order(self, client: Any, symbol: str,
-                         client_order_id: str) -> dict[str, Any] | None:
-        for order in await client.fetch_orders(symbol, None, RECENT_ORDERS):
-            if order.get("clientOrderId") == client_order_id and order.get("id"):
-                return dict(order)
+    page_limit: int = 250
+
+    async def find_order(self, client: Any, symbol: str, client_order_id: str,
+                         since: datetime | None = None) -> dict[str, Any] | None:
+        start = None if since is None else ms(since) - LOOKUP_SKEW_MS
+        async for page in self._pages(client.fetch_orders, symbol, start, Collected()):
+            found = matching(page, client_order_id)
+            if found is not None:
+                return found
         return None
+
+    async def orders_since(self, client: Any, symbol: str, since: datetime) -> list[VenueOrder]:
+        got = Collected()
+        async for _page in self._pages(client.fetch_orders, symbol, ms(since), got):
+            pass
+        return [venue_order(o) for o in got.since(ms(since), symbol)]
+
+    async def fills_since(self, client: Any, symbol: str, since: datetime) -> list[VenueFill]:
+        got = Collected()
+        async for _page in self._pages(client.fetch_my_trades, symbol, ms(since), got):
+            pass
+        return [venue_fill(t) for t in got.since(ms(since), symbol)]
+
+    async def _pages(self, fetch: Any, symbol: str, start: int | None,
+                     got: Collected) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each page of a Coinbase listing from ``start`` (ms) on, newest first, to its end.
+        ccxt puts the answer's ``cursor`` into one item's ``info`` (and sorts the page)."""
+        cursor = ""
+        while True:
+            params = {"cursor": cursor} if cursor else {}
+            page = list(await self.read(partial(fetch, symbol, start, self.page_limit, params)))
+            got.add(page)
+            yield page
+            cursor = next((str(i["info"]["cursor"]) for i in page
+                           if isinstance(i.get("info"), dict) and i["info"].get("cursor")), "")
+            if len(page) < self.page_limit or not cursor:
+                return
 
     def is_duplicate(self, exc: BaseException) -> bool:
         return "DUPLICATE" in self.error_code(exc)[0].upper()

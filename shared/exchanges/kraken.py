@@ -8,8 +8,21 @@
   ``QueryOrders`` after (``complete``).
 * Lookup: ``fetch_order_with_client_order_id`` does not work on kraken in ccxt 4.5.90 (it
   sends ``userref``, not ``cl_ord_id``), so an order is found with ``OpenOrders`` then
-  ``ClosedOrders`` filtered by ``cl_ord_id`` (ccxt ``params={'clientOrderId': …}``) and the
-  parsed ``clientOrderId`` compared.
+  ``ClosedOrders`` filtered by ``cl_ord_id`` (ccxt ``params={'clientOrderId': …}``): Kraken's
+  own lookup by client id, so an empty answer proves absence (open first: an order that
+  closes between the two calls is then in the second). Should an answer hold another client
+  id (the filter ignored), the closed orders are paged back to ``since`` instead, and without
+  ``since`` the lookup is inconclusive.
+* History: ``ClosedOrders`` and ``TradesHistory`` with ``start`` (seconds, exclusive) and
+  ``ofs``: Kraken's pages are 50, newest first, and are read until a short page (orders that
+  arrive meanwhile only shift items to later pages: read twice, kept once); ``OpenOrders``
+  is read before the closed pages.
+* Nonces: every private call carries a nonce that must exceed the key's last one. Two
+  processes on one key (two gateways) race: a call can be refused ``EAPI:Invalid nonce``
+  before Kraken does anything, so reads (the fill after ``AddOrder``, lookups, history) are
+  asked again (``read``; ccxt 4.5.90 makes ``InvalidNonce`` a ``NetworkError``, retryable).
+  The fill read failing for that reason was what left
+  trade lines "LIVE unknown, filled 0" for orders Kraken had filled.
 * Errors: HTTP 200 with ``{"error": ["EAPI:Invalid key"]}``. ccxt raises ``ExchangeError``
   (not ``AuthenticationError``) for ``EAPI:Invalid signature``, so the string decides.
 * Keys: Kraken does not report a key's permissions. ``BalanceEx`` needs "Query Funds";
@@ -19,13 +32,33 @@
 """
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import ccxt
 
 from shared.events import RejectCategory
-from shared.exchanges.base import ExchangeAdapter, KeyAccess, KeyProblem, body_of, uuid_from
+from shared.exchanges.base import (
+    ExchangeAdapter,
+    KeyAccess,
+    KeyProblem,
+    OrderLookupInconclusive,
+    VenueFill,
+    VenueOrder,
+    body_of,
+    uuid_from,
+)
+from shared.exchanges.history import (
+    LOOKUP_SKEW_MS,
+    Collected,
+    matching,
+    ms,
+    quote_of,
+    venue_fill,
+    venue_order,
+)
 
 _AUTH = {"EAPI:Invalid signature": KeyProblem.WRONG_SECRET,
          "EAPI:Invalid key": KeyProblem.UNKNOWN_KEY,
@@ -53,17 +86,51 @@ class KrakenAdapter(ExchangeAdapter):
                        "Trades', 'Query Closed Orders & Trades' and 'Create & Modify Orders'; "
                        "leave 'Withdraw Funds' off")
 
+    page_limit: int = 50  # Kraken's own page size for ClosedOrders and TradesHistory
+
     def client_order_id(self, canonical: str) -> str:
         return uuid_from(canonical)
 
-    async def find_order(self, client: Any, symbol: str,
-                         client_order_id: str) -> dict[str, Any] | None:
-        params = {"clientOrderId": client_order_id}
+    async def find_order(self, client: Any, symbol: str, client_order_id: str,
+                         since: datetime | None = None) -> dict[str, Any] | None:
+        ignored = False
         for fetch in (client.fetch_open_orders, client.fetch_closed_orders):
-            for order in await fetch(symbol, None, None, dict(params)):
-                if order.get("clientOrderId") == client_order_id and order.get("id"):
-                    return dict(order)
-        return None
+            answer = list(await self.read(partial(fetch, None, None, None,
+                                                  {"clientOrderId": client_order_id})))
+            found = matching(answer, client_order_id)
+            if found is not None:
+                return found
+            ignored = ignored or bool(answer)
+        if not ignored:
+            return None
+        if since is None:
+            raise OrderLookupInconclusive("kraken answered other orders to a lookup by "
+                                          "cl_ord_id, and no time bounds the search")
+        closed = await self._pages(client.fetch_closed_orders, ms(since) - LOOKUP_SKEW_MS)
+        return matching(closed.by_id.values(), client_order_id)
+
+    async def orders_since(self, client: Any, symbol: str, since: datetime) -> list[VenueOrder]:
+        got = Collected()
+        got.add(await self.read(lambda: client.fetch_open_orders(None)))
+        closed = await self._pages(client.fetch_closed_orders, ms(since))
+        got.add(closed.by_id.values())
+        return [venue_order(o, quote_of(symbol)) for o in got.since(ms(since), symbol)]
+
+    async def fills_since(self, client: Any, symbol: str, since: datetime) -> list[VenueFill]:
+        got = await self._pages(client.fetch_my_trades, ms(since))
+        return [venue_fill(t) for t in got.since(ms(since), symbol)]
+
+    async def _pages(self, fetch: Any, since_ms: int) -> Collected:
+        """Every item of a Kraken history call from ``since_ms`` on, page by page (``ofs``)."""
+        got, offset = Collected(), 0
+        start = since_ms // 1000 - 1  # whole seconds, exclusive
+        while True:
+            page = list(await self.read(partial(fetch, None, None, None,
+                                                {"start": start, "ofs": offset})))
+            got.add(page)
+            if len(page) < self.page_limit:
+                return got
+            offset += len(page)
 
     async def complete(self, client: Any, symbol: str, order: dict[str, Any]) -> dict[str, Any]:
         """As the base, and a fee without a currency is in the quote currency (Kraken's

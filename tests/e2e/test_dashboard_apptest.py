@@ -2,6 +2,7 @@
 
 The page talks to the real gateway over HTTP; the stack runs with ALLOW_LIVE=1 and the
 sandbox exchange, so arming and the $2 test buy place one real signed order in the sandbox.
+It asks for a token (none pre-filled); a user token sees and acts for its own user only.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from sandbox import SandboxAdmin
 from tests.support.redis_server import free_port
-from tests.support.stack import running_stack
+from tests.support.stack import piggy, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +60,14 @@ def test_settings_validate_arm_test_buy_and_trade_log_through_the_real_api(
 
         at = _run(AppTest.from_file(APP, default_timeout=30))
         assert at.session_state["user_id"], "a user id is generated when empty"
+        # nothing pre-filled: the page asks for a token and shows nothing else
+        assert at.session_state["api_token"] == "" and not _shown(at, token)
+        assert _shown(at, "Enter an API token") and not _shown(at, "Trade log")
 
         # unreachable API, then a wrong token: clear messages, no crash
         at.text_input(key="api_url").input(f"http://127.0.0.1:{free_port()}")
+        at.text_input(key="token_entry").input("wrong-token")
+        at.button(key="sign_in").click()
         _run(at)
         assert _shown(at, "cannot reach the API")
         at.text_input(key="api_url").input(stack.api_url)
@@ -122,6 +128,27 @@ def test_settings_validate_arm_test_buy_and_trade_log_through_the_real_api(
         assert len(admin.orders()) == 1
         log = _trade_log(at)
         assert log.iloc[0]["Mode"] != "LIVE" and "emergency stop" in log.iloc[0]["Reasons"]
+
+        # another browser session with USER's own token, opened at another user's URL: it
+        # sees USER only, can't pick another user, and has no operator-only control
+        created = piggy(stack, "token", "create", "--user", USER)
+        assert created.returncode == 0, created.stderr
+        user_token = created.stdout.strip().splitlines()[-1]
+        own = AppTest.from_file(APP, default_timeout=30)
+        own.query_params["user"] = "someone-else"
+        _run(own)
+        own.text_input(key="api_url").input(stack.api_url)
+        own.text_input(key="token_entry").input(user_token)
+        own.button(key="sign_in").click()
+        _run(own)
+        assert own.session_state["user_id"] == USER and own.text_input(key="user_id").disabled
+        assert _shown(own, f"signed in as user {USER}"), _texts(own)
+        assert list(_trade_log(own)["Mode"]).count("LIVE") == 1
+        keys = {b.key for b in own.button}
+        assert "emergency_stop" not in keys and "resume" not in keys, keys
+        own.button(key="sign_out").click()
+        _run(own)
+        assert own.session_state["api_token"] == "" and _shown(own, "Enter an API token")
 
     # the secret is in no file the stack wrote (vault ciphertext, logs, token file)
     for path in tmp_path.rglob("*"):

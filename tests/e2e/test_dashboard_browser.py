@@ -1,7 +1,8 @@
 """The dashboard as a real process (``python -m services.dashboard``, started by the stack)
-opened in headless Chromium while a user is armed: the rendered page shows the LIVE banner
-and the LIVE order, and a screenshot of it is saved (in the test's tmp dir; also to
-docs/dashboard-armed.png when PIGGY_SAVE_SCREENSHOTS=1).
+opened in headless Chromium while a user is armed: the page first asks for a token (none
+pre-filled, the operator's nowhere in it); signed in with that user's own token at another
+user's URL, it shows that user's LIVE banner and LIVE order, and a screenshot of it is saved
+(in the test's tmp dir; also to docs/dashboard-armed.png when PIGGY_SAVE_SCREENSHOTS=1).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 
 from sandbox import SandboxAdmin
 from tests.support.redis_server import free_port
-from tests.support.stack import running_stack
+from tests.support.stack import piggy, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +36,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 BANNER = "LIVE TRADING ARMED"
 
 
-def _render(url: str, needles: list[str], shot: Path, profile: Path, timeout: float = 30) -> str:
+def _render(url: str, needles: list[str], shot: Path, profile: Path, timeout: float = 30,
+            token: str = "") -> tuple[str, str]:
     """Open ``url`` in headless Chromium, wait until the page text shows every needle, then
-    save a screenshot of that moment and return the rendered DOM.
+    save a screenshot of that moment and return the rendered DOM (before and after signing
+    in with ``token`` on the page's sign-in form, typed as a user would).
 
     Chromium's ``--virtual-time-budget`` runs out before Streamlit's websocket delivers the
     page (seen: 1 in 5 loads blank), so this waits in real time over the DevTools protocol
@@ -51,7 +54,7 @@ def _render(url: str, needles: list[str], shot: Path, profile: Path, timeout: fl
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        return asyncio.run(_cdp(port, url, needles, shot, timeout))
+        return asyncio.run(_cdp(port, url, needles, shot, timeout, token))
     except TimeoutError as exc:
         pytest.fail(f"{url} did not show {needles} within {timeout:g}s; it showed:\n{exc}")
     finally:
@@ -63,7 +66,8 @@ def _render(url: str, needles: list[str], shot: Path, profile: Path, timeout: fl
             proc.wait(5)
 
 
-async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: float) -> str:
+async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: float,
+               token: str) -> tuple[str, str]:
     async with aiohttp.ClientSession(trust_env=False) as http:
         while True:  # the DevTools endpoint answers once Chromium is up
             try:
@@ -87,7 +91,25 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
                 found = await call("Runtime.evaluate", expression=expression, returnByValue=True)
                 return found["result"].get("value")
 
+            async def until(wanted: list[str]) -> None:
+                deadline = time.monotonic() + timeout
+                while not all(n in (text := str(await value("document.body.innerText")))
+                              for n in wanted):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(text[-3000:])
+                    await asyncio.sleep(0.1)
+
             await call("Page.navigate", url=url)
+            await until(["Enter an API token", "Sign in"])
+            before = str(await value("document.documentElement.outerHTML"))
+            await value("document.querySelector('input[type=password]').focus()")
+            await call("Input.insertText", text=token)
+            for kind in ("keyDown", "keyUp"):
+                await call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                           windowsVirtualKeyCode=13)
+            await asyncio.sleep(1.0)  # the typed value reaches the server
+            await value("[...document.querySelectorAll('button')]"
+                        ".find(b => b.innerText.includes('Sign in')).click()")
             deadline = time.monotonic() + timeout
             while True:
                 text = str(await value("document.body.innerText"))
@@ -99,7 +121,7 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
             await asyncio.sleep(0.5)  # fonts and layout settle
             png = await call("Page.captureScreenshot", format="png")
             await asyncio.to_thread(shot.write_bytes, base64.b64decode(png["data"]))
-            return str(await value("document.documentElement.outerHTML"))
+            return before, str(await value("document.documentElement.outerHTML"))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed "
@@ -128,11 +150,16 @@ def test_armed_user_sees_the_red_live_banner_in_a_real_browser(
                                                   "amountUsd": "2"}).json()
             assert bought["mode"] == "LIVE" and bought["orderId"], bought
 
-        url = f"{stack.dashboard_url}/?user={USER}"
+        created = piggy(stack, "token", "create", "--user", USER)
+        assert created.returncode == 0, created.stderr
+        user_token = created.stdout.strip().splitlines()[-1]
+        url = f"{stack.dashboard_url}/?user=someone-else"
         shot = tmp_path / "dashboard-armed.png"
-        dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log"], shot,
-                      tmp_path / "profile")
-        assert f"{BANNER} for {USER} on binanceus" in dom and "EMERGENCY STOP" in dom
+        before, dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log"],
+                              shot, tmp_path / "profile", token=user_token)
+        assert token not in before and user_token not in before  # nothing pre-filled
+        assert f"{BANNER} for {USER} on binanceus" in dom and f"signed in as user {USER}" in dom
+        assert "EMERGENCY STOP" not in dom.replace("EMERGENCY STOP ENGAGED", "")  # operator's
         assert f">{bought['orderId']}<" in dom  # the LIVE order in the trade log table
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
         if os.environ.get("PIGGY_SAVE_SCREENSHOTS") == "1":

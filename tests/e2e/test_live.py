@@ -167,7 +167,7 @@ async def _wait_disarmed(redis_url: str, user: str, timeout: float) -> float | N
     async with client_bus(redis_url) as bus:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not await bus.redis.hexists(state.ARMED, user):
+            if not await bus.redis.hexists(state.ARMED, state.armed_field(user, "binanceus")):
                 return time.monotonic()
             await asyncio.sleep(0.05)
     return None

@@ -246,3 +246,29 @@ async def test_malformed_body_gets_422_naming_the_field_and_stores_nothing(
         assert await r.xlen(streams.CREDENTIALS) == 0
         await assert_secret_absent_from_redis(redis_url, "leaky-secret-1")
     await r.aclose()
+
+
+async def test_resubmitting_the_validated_key_changes_nothing(
+        redis_url: str, env: Callable[..., dict[str, str]], admin: AsyncSandboxAdmin) -> None:
+    """The same key again: the same answer, no event (so live stays armed), the status as it
+    was; another key for the same user and exchange is saved and validated as before."""
+    key = await admin.create_key(can_trade=True, balances={"USDT": "100"})
+    other = await admin.create_key(can_trade=True, balances={"USDT": "100"})
+    async with services(redis_url, []) as s:
+        first = await s.call("POST", "/api/credentials", json=body("rita", key["api_key"],
+                                                                   key["secret"]))
+        assert first.status_code == 200, first.text
+        before = await stream_events(redis_url)
+        again = await s.call("POST", "/api/credentials", json=body("rita", key["api_key"],
+                                                                   key["secret"]))
+        assert again.status_code == 200 and again.json() == first.json()
+        assert await stream_events(redis_url) == before  # nothing published: nothing disarmed
+        wrong_secret = await s.call("POST", "/api/credentials", json=body(
+            "rita", key["api_key"], other["secret"]))
+        assert wrong_secret.json()["status"] == "rejected"  # not the same key: checked again
+        replaced = await s.call("POST", "/api/credentials", json=body("rita", other["api_key"],
+                                                                      other["secret"]))
+        assert replaced.status_code == 200
+        types = [e["type"] for e in await stream_events(redis_url)][len(before):]
+        assert types == ["CredentialsSubmitted", "CredentialsRejected", "CredentialsSubmitted",
+                         "CredentialsValidated"]

@@ -29,7 +29,7 @@ async def _entries(redis, stream: str) -> list[dict]:
 async def _armed(redis, user: str) -> None:
     """Every gate open for ``user``, live armed included."""
     await _make_live_ready(redis, user)
-    await redis.hset(state.ARMED, user, "1")
+    await redis.hset(state.ARMED, state.armed_field(user, "binanceus"), "1")
 
 
 async def _requests(redis, at_least: int) -> list[dict]:

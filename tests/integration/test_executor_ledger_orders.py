@@ -51,7 +51,7 @@ async def _run(url: str, events: list[str]) -> None:
         await state.set_credential_status(r, intent.user_id, "binanceus",
                                           {"status": "validated", "can_trade": True})
         await state.record_heartbeat(r, "gw", clock[0])
-        await r.hset(state.ARMED, intent.user_id, "1")
+        await r.hset(state.ARMED, state.armed_field(intent.user_id, "binanceus"), "1")
         for event in [*events, "round", "round", "round", "round"]:
             if event in ("deliver", "redeliver"):
                 await handlers.on_intents(ctx, Batch(streams.INTENTS, "executor", [("0-1", intent)],

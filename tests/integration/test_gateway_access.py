@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 PUBLIC = {("get", "/api/health")}
 # Market facts, not a user's data: any valid token may ask (still 401 without one).
-ANY_TOKEN = {("GET", "/api/minimum")}
+ANY_TOKEN = {("GET", "/api/minimum"), ("GET", "/api/whoami")}
 VALUES = {"userId": None, "user_id": None, "exchange": "binanceus", "amountUsd": "2",
           "symbol": "BTCUSDT", "symbolCcxt": "BTC/USDT", "apiKey": "KEY12345",
           "apiSecret": "SECRET12", "side": "buy", "confirmToken": "", "reason": "test",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared import state, streams
+from shared.events import RejectCategory
 from tests.integration.gateway_support import running_gateway
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,12 @@ async def test_request_under_the_exchange_minimum_is_rejected_before_any_order_c
         got = await gw.wait_outcomes(["cid-small", "cid-tiny"])
         assert await gw.admin.orders() == []
         assert await gw.admin.rejections() == []  # not even refused there: never sent
+        metrics = gw.ctx.bus.observer.metrics  # counted as the gateway's refusals, not the exchange's
+        assert metrics.refusals.labels("pre_trade")._value.get() == 2
+        assert sum(metrics.exchange_errors.labels("binanceus", c.value)._value.get()
+                   for c in RejectCategory) == 0
     [small], [tiny] = got["cid-small"], got["cid-tiny"]
+    assert small["sent"] is False and tiny["sent"] is False
     assert small["type"] == "OrderRejected" and small["category"] == "invalid_order"
     assert small["message"] == "binanceus's minimum for BTC/USD is $10.00; $2.00 is below it"
     assert (small["symbol"], small["symbol_id"]) == ("BTC/USD", "BTCUSD")

@@ -93,3 +93,25 @@ def test_make_users_acl_writes_the_compose_env_once_and_redis_loads_the_file(tmp
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_opting_out_of_acls_says_so_and_the_cli_default_is_on(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PIGGY_REDIS_ACL=0` is the documented opt-out: the stack starts, with a WARNING line;
+    unset, the setting `piggy up` reads is on."""
+    from shared.settings import RedisSettings
+
+    monkeypatch.delenv("PIGGY_REDIS_ACL", raising=False)
+    assert RedisSettings().redis_acl is True
+    monkeypatch.setenv("PIGGY_REDIS_ACL", "0")
+    assert RedisSettings().redis_acl is False
+    said: list[str] = []
+    stack = Stack(home=tmp_path, ports=free_ports(), sandbox=False, acl=False, say=said.append,
+                  without=frozenset(spec.name for spec in CHILDREN))
+    try:
+        stack.start(timeout=30)
+        with redis.Redis(port=stack.ports.redis) as anonymous:
+            assert anonymous.ping()  # the default user: nothing guards it
+    finally:
+        stack.stop()
+    assert any(line.startswith("WARNING: Redis ACLs are off (PIGGY_REDIS_ACL=0)") for line in said)

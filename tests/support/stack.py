@@ -15,7 +15,7 @@ from tests.support.redis_server import free_port
 def free_ports() -> Ports:
     return Ports(redis=free_port(), sandbox=free_port(), api=free_port(), executor=free_port(),
                  credentials=free_port(), strategy=free_port(), dashboard=free_port(),
-                 notifier=free_port())
+                 notifier=free_port(), books=free_port())
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.executor.risk import from_micros, paper_fill, spend_key, to_micros
+from services.executor.risk import from_micros, spend_key, to_micros
 
 pytestmark = pytest.mark.unit
 
@@ -13,13 +13,6 @@ pytestmark = pytest.mark.unit
 def test_micros_round_trip_keeps_cents_exact() -> None:
     assert to_micros(Decimal("2.01")) == 2_010_000
     assert from_micros(to_micros(Decimal("49.99"))) == Decimal("49.99")
-
-
-def test_paper_buy_spends_the_amount_and_charges_fee_in_the_base_asset() -> None:
-    fill = paper_fill(Decimal(2), Decimal(50000), "buy")
-    assert fill.cost == Decimal(2)
-    assert fill.filled == Decimal("0.00004000")
-    assert fill.fee == Decimal("0.00000004")
 
 
 def test_spend_key_is_per_user_per_utc_day() -> None:

@@ -159,12 +159,29 @@ def test_coinbase_two_dollars_is_a_plain_quote_order() -> None:
 
 
 @pytest.mark.parametrize(("mkt", "name", "offered"), [
-    (KRAKEN, "kraken", Decimal("5.10")), (BINANCE, "binance", Decimal("5.00")),
-    (COINBASE, "coinbase", Decimal("2.00")), (BINANCE_US, "binanceus", Decimal("2.00"))])
+    (KRAKEN, "kraken", Decimal("5.10")), (BINANCE, "binance", Decimal("5.51")),
+    (COINBASE, "coinbase", Decimal("2.01")), (BINANCE_US, "binanceus", Decimal("2.51"))])
 def test_the_smallest_accepted_amount_is_accepted(mkt: dict, name: str, offered: Decimal) -> None:
     amount, why = minimum_amount(mkt, PRICE, min_usd=Decimal(2), exchange=name)
     assert amount == offered and why.startswith(f"{name}'s minimum for")
     d = plan_order(mkt, "buy", amount, PRICE, exchange=name, **BOUNDS)
-    assert d.ok and round(d.expected_cost, 2) >= Decimal(2) and d.quantity >= Decimal(str(
-        mkt["limits"]["amount"]["min"]))
-    assert d.expected_cost * Decimal("0.999") < amount + Decimal("0.6")  # at most one step over
+    assert d.ok and d.kind == "cost" and d.cost == amount  # sent as offered, never rounded up
+    assert Decimal(2) <= d.expected_cost <= amount
+    assert d.quantity >= Decimal(str(mkt["limits"]["amount"]["min"]))
+
+
+def test_kraken_five_dollars_at_fifty_thousand_is_not_offered_and_not_sent_as_is() -> None:
+    """The fee comes out of a kraken quote-sized buy: $5.00 buys 0.0000997 BTC < ordermin."""
+    fee_market = {**KRAKEN, "taker": 0.0026}
+    amount, why = minimum_amount(fee_market, Decimal(50000), exchange="kraken")
+    assert amount == Decimal("5.10") and "0.26 % fee taken out of the amount" in why
+    d = plan_order(fee_market, "buy", Decimal("5.00"), Decimal(50000), exchange="kraken")
+    assert d.ok and d.kind == "quantity" and d.quantity == Decimal("0.0001")
+    assert "after its 0.26 % fee taken out" in d.notes[0]
+
+
+def test_binance_offer_at_49933_spends_what_it_says() -> None:
+    """The issue's case: "$5.00" offered, $5.49 spent. Now the offer is what is spent at most."""
+    amount, _ = minimum_amount(BINANCE, Decimal(49933), exchange="binance")
+    d = plan_order(BINANCE, "buy", amount, Decimal(49933), exchange="binance")
+    assert d.ok and d.kind == "cost" and d.expected_cost <= amount

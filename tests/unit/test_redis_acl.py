@@ -21,6 +21,7 @@ from shared import redis_acl, state, streams, tokens
 from shared.bus import failures_key
 from shared.cids import key as cid_key
 from shared.settings import RedisSettings, with_credentials
+from shared.vault import INDEX as VAULT_INDEX
 from shared.vault import vault_ref
 
 pytestmark = pytest.mark.unit
@@ -83,7 +84,7 @@ def test_every_key_the_services_use_is_in_the_table() -> None:
             state.price_key("binanceus", "BTC/USDT"), vault_ref("a", "binanceus"), tokens.TOKENS,
             failures_key(streams.INTENTS, "executor"), cid_key("cid"), ledger_key("i"),
             spend_key("a", now), INFLIGHT, ROUND_LOCK, REGISTRY, strategy_key("dca", "state"),
-            strategy_claim_key("i")]
+            strategy_claim_key("i"), VAULT_INDEX]
     every = set().union(*(p for s in redis_acl.SERVICES for p in _patterns(s).values()))
     assert [k for k in used if not _allowed(every, k)] == []
 

@@ -144,7 +144,7 @@ def test_orders_of_another_account_are_invisible() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(spends=st.lists(st.integers(min_value=100, max_value=5_000), min_size=1, max_size=8),
+@given(spends=st.lists(st.integers(min_value=200, max_value=5_000), min_size=1, max_size=8),
        price=st.integers(min_value=1_000_000, max_value=9_000_000))
 def test_buys_conserve_value_exactly(spends: list[int], price: int) -> None:
     state, key = make_state(usdt="1000")
