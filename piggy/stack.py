@@ -206,7 +206,7 @@ class Stack:
         operator: the services may not SCAN)."""
         from shared.vault import INDEX
 
-        with redis.Redis.from_url(self.redis_admin_url or self.operator_url()) as client:
+        with redis_conn.sync_client(self.redis_admin_url or self.operator_url()) as client:
             refs = list(client.scan_iter(match="piggy:vault:*", count=500, _type="HASH"))
             if refs:
                 client.sadd(INDEX, *refs)
