@@ -121,7 +121,7 @@ ACCESS: dict[str, Access] = {
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_VAULT_INDEX,
-               KEY_FAILURES, KEY_GATEWAY),
+               KEY_FAILURES, KEY_GATEWAY, KEY_RATE),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
