@@ -16,7 +16,7 @@ from shared.exchanges.budget import (
     penalty_seconds,
     reserve,
 )
-from shared.exchanges.limits import Bucket, Call, Limit, bucket, charges, limits_of
+from shared.exchanges.limits import RATE_SHARE, Bucket, Call, Limit, bucket, charges, limits_of
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +80,7 @@ def test_kraken_counter_lets_a_burst_through_then_follows_the_decay() -> None:
     at_once = sum(1 for t, _ in sent if t == 0.0)
     assert at_once == 13  # 90 % of Kraken's 15-call counter
     gaps = {round(b[0] - a[0], 3) for a, b in zip(sent[at_once:], sent[at_once + 1:], strict=False)}
-    assert gaps == {round(3 / 0.96, 3)}  # then one call per ~3.1 s (0.33/s decay, with margin)
+    assert gaps == {round(3 / RATE_SHARE, 3)}  # then one call per ~3.2 s (0.33/s, with margin)
 
 
 def test_a_call_whose_wait_passes_the_bound_is_refused_and_reserves_nothing() -> None:
