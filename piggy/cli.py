@@ -152,7 +152,7 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE, ha: boo
     try:
         first_start = api.api_token is None and not api.token_file.exists()
         try:
-            took = stack.start()
+            took = stack.start(timeout=stack_settings.start_timeout_s)
         except StackError as exc:
             fail(str(exc))
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "

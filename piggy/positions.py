@@ -13,11 +13,10 @@ import sys
 import time
 from decimal import Decimal
 
-import redis.asyncio as aredis
 import typer
 
 from piggy import books, checks, client, output
-from shared import state
+from shared import redis_conn, state
 from shared.books import holdings, queries
 from shared.books.db import describe, make_engine, mask
 from shared.books.positions import METHOD, Entry, Position, compute
@@ -31,7 +30,7 @@ UserOpt = typer.Option(..., "--user", callback=checks.user)
 
 def _prices(found: list[Entry], redis_url: str | None = None) -> dict[holdings.PriceKey, Decimal]:
     async def read() -> dict[holdings.PriceKey, Decimal]:
-        redis = aredis.from_url(redis_url or client.redis_url(), socket_connect_timeout=2)
+        redis = redis_conn.async_client(redis_url or client.redis_url(), socket_connect_timeout=2)
         try:
             out = {}
             for exchange, asset, quote in holdings.price_keys(found):

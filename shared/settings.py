@@ -348,6 +348,7 @@ class StackSettings(BaseSettings):
     restart_budget: int = Field(default=5, ge=1)
     restart_window_s: float = Field(default=300.0, gt=0)
     hung_after_s: float = Field(default=30.0, gt=0)
+    start_timeout_s: float = Field(default=30.0, gt=0)  # `piggy up`: every part healthy within
     log_max_bytes: int = Field(default=10_000_000, ge=10_000)
     log_backups: int = Field(default=5, ge=1)
 

@@ -71,12 +71,13 @@ METRICS_READS = (KEY_KILL, KEY_ARMED)
 
 # ---- which commands each kind of access means (the ACL rules are built from these, and
 # tests/integration/test_redis_acl_sweep.py checks every command of the server against them) ---
-# Without a key, every service: log in, keep its connection, transactions, the script cache.
+# Without a key, every service: log in, keep its connection, transactions, the script cache,
+# and WAIT (behind Sentinel a durable write waits for a replica: shared/durable.py).
 # (Redis lets anyone run AUTH and HELLO; CLIENT TRACKING, which HELLO 3 would need to watch
 # keys change, is not here.)
 CONNECTION = ("auth", "hello", "ping", "echo", "select", "quit", "reset", "client|setname",
               "client|getname", "client|id", "client|info", "multi", "exec", "discard",
-              "script|load")
+              "script|load", "wait")
 # Request/reply over pub/sub (the gateway's and the executor's bus replies); channels, no key.
 REPLIES = ("publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe")
 # A consumer group's commands on a stream it consumes (group names can't be scoped by Redis
@@ -121,7 +122,7 @@ ACCESS: dict[str, Access] = {
                  DEAD_LETTER),
         read_streams=(TRADES, CREDENTIALS),  # CREDENTIALS: followed to evict cached clients
         write=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES, KEY_VAULT, KEY_VAULT_INDEX,
-               KEY_FAILURES, KEY_GATEWAY),
+               KEY_FAILURES, KEY_GATEWAY, KEY_RATE),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
     ),
