@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench import measure
+from bench import journal, measure
 from bench.harness import free_port, live_stack
 from bench.sandbox_rtt import ameasure_create_order_rtt, ameasure_rate_limiter
 from piggy.embedded_redis import start_redis
@@ -101,6 +101,8 @@ def run(quick: bool, console: Console) -> dict[str, Any]:
             live.add_replica("executor")
             results["paper_2"] = asyncio.run(measure.paper_throughput(
                 live, n["paper"], task("paper backlog, 2 executors", n["paper"])))
+            results["journal"] = asyncio.run(journal.journal_lag(
+                live, n["paper"], task("journal: trade line → row", n["paper"])))
             results["peak_rss_mb"] = live.peak_rss()
     results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return derive(results)
@@ -173,6 +175,14 @@ def table(r: dict[str, Any]) -> Table:
     t.add_row("executor CPU s / 1,000 paper intents", f"{r['paper_1'].get('cpu_s_per_1000')} (1)",
               f"{r['paper_2'].get('cpu_s_per_1000')} (2) ×{r['cpu_2_vs_1']}", "2 within 10 % of 1",
               ok[v["cpu_2_vs_1"]])
+    jl = r.get("journal")
+    if jl:  # the books keep up with the paper pipeline (2 executors)
+        t.add_row("journal: trade line → SQL row (paper backlog)", f"{jl['lag_p50_ms']} ms",
+                  f"{jl['lag_p99_ms']} ms", "keeps up",
+                  f"{jl['rows_per_s']} rows/s vs {jl['trade_lines_per_s']} lines/s")
+        mem = jl["redis"]
+        t.add_row("Redis bytes / intent (ledger key + trade line)", f"{mem['per_intent_bytes']} B",
+                  f"ledger TTL {mem['ledger_ttl_journaled_s']} s once journaled", "", "")
     t.add_row("kill switch → last live order", f"{ks['p50_ms']} ms", f"{ks['p99_ms']} ms",
               "p99 ≤ 50 ms", ok[v["kill_p99"]])
     t.add_row("piggy up → all healthy", f"{r['startup_s']} s", "", "≤ 5 s", ok[v["startup"]])

@@ -126,22 +126,23 @@ def install_faults(live: LiveStack, seed: int, exchange: str = DEFAULT_EXCHANGE)
 
 async def drive(live: LiveStack, *, user: str, api_key: str, n: int, kills: int,
                 seconds: float, seed: int = 7,
-                restart_redis: Callable[[], None] | None = None,
+                restart_redis: Callable[[], None] | None = None, redis_events: int = 1,
                 settle_s: float = 120.0, say: Callable[[str], None] = lambda _m: None,
                 exchange: str = DEFAULT_EXCHANGE, amount: Decimal = Decimal(2)) -> ChaosReport:
     """Publish ``n`` intents over ``seconds`` with ``kills`` SIGKILLs spread over the same
-    time (and one Redis restart half-way when ``restart_redis`` is given), then wait for
+    time (and ``redis_events`` Redis restarts or primary kills, evenly spaced, when
+    ``restart_redis`` is given), then wait for
     every outcome (bounded by ``settle_s``) and collect the evidence."""
     report = ChaosReport(exchange=exchange)
     rng = random.Random(seed)
     began = time.monotonic()
-    bus = Bus(live.redis_url, "chaos")
+    bus = Bus(live.admin_url, "chaos")
     await bus.broker.connect()
-    watch = redis_conn.async_client(live.redis_url, decode_responses=True)
+    watch = redis_conn.async_client(live.admin_url, decode_responses=True)
     try:
         publisher = asyncio.create_task(_publish(bus, user, n, seconds, report, amount))
         killer = asyncio.create_task(_kill_loop(live, watch, kills, seconds, rng, report,
-                                                restart_redis, say))
+                                                restart_redis, say, redis_events))
         await publisher
         await killer
         say(f"published {n}, {len(report.kills)} kills; waiting for outcomes")
@@ -172,25 +173,29 @@ async def _publish(bus: Bus, user: str, n: int, seconds: float, report: ChaosRep
 
 async def _kill_loop(live: LiveStack, watch: aredis.Redis, kills: int, seconds: float,
                      rng: random.Random, report: ChaosReport,
-                     restart_redis: Callable[[], None] | None, say: Callable[[str], None]) -> None:
+                     restart_redis: Callable[[], None] | None, say: Callable[[str], None],
+                     redis_events: int = 1) -> None:
     moments = sorted(rng.uniform(0.05, 0.95) * seconds for _ in range(kills))
-    redis_at = seconds / 2 if restart_redis else None
+    redis_moments = ([seconds * (i + 1) / (redis_events + 1) for i in range(redis_events)]
+                     if restart_redis else [])
     started = time.monotonic()
+
+    async def redis_event() -> None:
+        assert restart_redis is not None
+        await _wait_until(started + redis_moments.pop(0))
+        say("Redis event (restart / primary kill)")
+        await asyncio.to_thread(restart_redis)
+        report.redis_restarts += 1
+
     for at in moments:
-        if redis_at is not None and at > redis_at:
-            await _wait_until(started + redis_at)
-            say("restarting Redis (AOF)")
-            await asyncio.to_thread(restart_redis)
-            report.redis_restarts += 1
-            redis_at = None
+        while redis_moments and at > redis_moments[0]:
+            await redis_event()
         await _wait_until(started + at)
         victim = rng.choice(live.children("executor") + live.children("gateway"))
         await _kill_and_restart(victim, watch, report, rng)
         say(f"kill {len(report.kills)}/{kills}: {victim.name}")
-    if redis_at is not None:
-        await _wait_until(started + redis_at)
-        await asyncio.to_thread(restart_redis)
-        report.redis_restarts += 1
+    while redis_moments:
+        await redis_event()
 
 
 async def _kill_and_restart(victim: Child, watch: aredis.Redis, report: ChaosReport,
@@ -249,7 +254,7 @@ async def _settle(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
     deadline = time.monotonic() + timeout
     wanted = set(report.intents)
     while time.monotonic() < deadline:
-        lines = await _again(lambda: trade_lines(live.redis_url))
+        lines = await _again(lambda: trade_lines(live.admin_url))
         done = {ln["intent_id"] for ln in lines} & wanted
         pending = [await _again(lambda s=s, g=g: pending_count(watch, s, g)) for s, g in CONSUMED]
         if len(done) == len(wanted) and not any(pending):
@@ -262,7 +267,7 @@ async def _collect(live: LiveStack, watch: aredis.Redis, report: ChaosReport,
                    api_key: str) -> None:
     admin = live.admin_for(report.exchange)
     report.orders = list(admin.orders(api_key=api_key))
-    report.lines = await trade_lines(live.redis_url)
+    report.lines = await trade_lines(live.admin_url)
     for stream, group in CONSUMED:
         report.pending_after[f"{stream}/{group}"] = await pending_count(watch, stream, group)
         try:

@@ -19,6 +19,7 @@ import httpx
 import redis.asyncio as aredis
 from redis.client import NEVER_DECODE
 
+from piggy.ha_redis import HaPorts
 from piggy.stack import Child, Ports, Stack, sandbox_urls
 from sandbox.admin import SandboxAdmin
 from shared import redis_conn, streams
@@ -66,6 +67,11 @@ class LiveStack:
     def redis_url(self) -> str:
         assert self.stack.redis_url
         return self.stack.redis_url
+
+    @property
+    def admin_url(self) -> str:
+        """``redis_url`` with the operator's login when the stack runs ACL users (in memory)."""
+        return self.stack.operator_url()
 
     @property
     def admin(self) -> SandboxAdmin:
@@ -157,10 +163,12 @@ def wait_healthy(child: Child, timeout: float) -> None:
 
 @contextmanager
 def live_stack(home: Path, *, redis_url: str | None = None, env: dict[str, str] | None = None,
-               timeout: float = 60.0) -> Iterator[tuple[LiveStack, float]]:
-    """A started stack (own Redis unless ``redis_url``) and the seconds start-up took."""
+               timeout: float = 60.0, ha: HaPorts | None = None,
+               acl: bool = False) -> Iterator[tuple[LiveStack, float]]:
+    """A started stack (own Redis unless ``redis_url``; a primary, a replica and three
+    sentinels with ``ha``) and the seconds start-up took."""
     stack = Stack(home=home, ports=free_ports(), redis_url=redis_url, sandbox=True,
-                  extra_env=LIVE_ENV | (env or {}), say=lambda _m: None)
+                  extra_env=LIVE_ENV | (env or {}), say=lambda _m: None, ha=ha, acl=acl)
     live = LiveStack(stack)
     try:
         took = stack.start(timeout=timeout)

@@ -18,20 +18,20 @@ import asyncio
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import redis
 import typer
 from redis.client import NEVER_DECODE
-from sqlalchemy import Engine, inspect
 
 from piggy import client, output
 from shared import streams
-from shared.books import journal, queries, store
-from shared.books.db import BooksDatabaseError, describe, make_engine, mask, open_database, parse_url
-from shared.books.queries import Books
 from shared.books.settings import BooksSettings
-from shared.bus import Bus, decode_entry
-from shared.events import TradeLogged
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands that use them: every
+    from sqlalchemy import Engine  # `piggy` command would otherwise pay for them at start
+
+    from shared.books.queries import Books
 
 app = typer.Typer(help="The books (every order and fill, in SQL): status, rebuild.",
                   no_args_is_help=True)
@@ -47,6 +47,11 @@ def open_books(url: str | None = None, *, migrate: bool = False) -> Books:
 
     Reading (``migrate`` False) never creates anything: a SQLite file that does not exist or
     a database without the tables is "no books yet", not an empty history."""
+    from sqlalchemy import inspect
+
+    from shared.books.db import BooksDatabaseError, describe, make_engine, mask, open_database, parse_url
+    from shared.books.queries import Books
+
     target = database_url(url)
     try:
         if migrate:
@@ -61,6 +66,8 @@ def open_books(url: str | None = None, *, migrate: bool = False) -> Books:
             output.fail(f"books database {mask(target)} has no tables yet (`piggy up` migrates "
                         "it; or run `piggy books rebuild`)")
         return Books(engine)
+    except typer.Exit:
+        raise
     except BooksDatabaseError as exc:
         output.fail(str(exc))
     except Exception as exc:  # the driver's error, in one line
@@ -70,6 +77,9 @@ def open_books(url: str | None = None, *, migrate: bool = False) -> Books:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="data only, as JSON")) -> None:
     """Where the books are, how many rows they hold, and how far the stream is journaled."""
+    from shared.books import queries
+    from shared.books.db import mask
+
     books = open_books()
     with books.session() as session:
         body: dict[str, Any] = {"database": mask(books.engine.url), **queries.counts(session),
@@ -91,6 +101,9 @@ def rebuild(
                                             "(what survives when everything of ours is gone)"),
 ) -> None:
     """Replay the trade stream into an empty database (the same rows as the live journal)."""
+    from shared.books import queries
+    from shared.books.db import mask
+
     books = open_books(database, migrate=True)
     with books.session() as session:
         existing = queries.counts(session)["orders"]
@@ -102,8 +115,9 @@ def rebuild(
                     "rebuild only into an empty database (--database-url URL)", output.REFUSED)
     try:
         done, skipped = asyncio.run(replay(client.redis_url(), books.engine, output.say))
-    except (OSError, ConnectionError) as exc:
-        output.fail(f"Redis unreachable ({type(exc).__name__}); is `piggy up` running?")
+    except (OSError, redis.RedisError) as exc:
+        output.fail(f"Redis unreachable ({type(exc).__name__}); is `piggy up` running, and is "
+                    "PIGGY_REDIS_URL right?")
     output.say(f"rebuilt {done} orders from {streams.TRADES} into {mask(books.engine.url)}"
                + (f"; {skipped} unparsable lines skipped (the journal dead-letters them)"
                   if skipped else ""))
@@ -120,6 +134,10 @@ def _from_exchange(engine: Engine) -> None:
 async def replay(redis_url: str, engine: Engine, say: Callable[[str], None] = print) -> tuple[int, int]:
     """Every trade line of the stream, oldest first, through the journal's mapping and
     writes into ``engine``; (orders written, lines skipped)."""
+    from shared.books import journal, store
+    from shared.bus import Bus, decode_entry
+    from shared.events import TradeLogged
+
     bus = Bus(redis_url, "cli")
     written = skipped = seen = 0
     last = "-"
@@ -156,6 +174,9 @@ class TradesPage:
 def trades_page(user: str | None, limit: int, before: str | None) -> TradesPage:
     """``piggy trades``: the history from the books, newest first; an unknown user or a bad
     cursor is one line and exit 1/2."""
+    from shared.books import journal, queries
+    from shared.books.db import describe, mask
+
     try:
         cursor = queries.Cursor.parse(before) if before else None
     except ValueError as exc:

@@ -5,7 +5,8 @@ builds (found in its package's source, ``XxxSettings(...)`` calls, plus the logg
 every service builds), so a new setting reaches the service that reads it and no other.
 Secrets are handed out separately: each service gets its own Redis user and password, the
 vault master key goes only to the processes that decrypt (the gateway, the credentials
-service, and the executor when its direct route is configured), the operator's API token only
+service, the books — whose reconciler reads the exchanges — and the executor when its direct
+route is configured), the operator's API token only
 to the gateway (which checks it); the dashboard, the sandbox and the strategy get none.
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ PROCESS_PREFIXES = ("LC_",)
 REDIS_LOGIN = frozenset({"PIGGY_REDIS_USERNAME", "PIGGY_REDIS_PASSWORD"})
 MASTER_KEY = "PIGGY_MASTER_KEY"
 API_TOKEN = "PIGGY_API_TOKEN"
-DECRYPTS = frozenset({"gateway", "credentials"})  # the executor too, with its direct route
+# the executor too, with its direct route; the books: the reconciler reads the exchanges
+DECRYPTS = frozenset({"gateway", "credentials", "books"})
 PACKAGES = {"gateway": "services/gateway", "executor": "services/executor",
             "credentials": "services/credentials", "strategy": "services/strategy",
             "notifier": "services/notifier", "dashboard": "services/dashboard", "books": "services/books",

@@ -15,7 +15,20 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from piggy import books, buy, checks, client, keys, ops, output, positions, redis_cli, strategy, tokens
+from piggy import (
+    books,
+    buy,
+    checks,
+    client,
+    keys,
+    ops,
+    output,
+    positions,
+    reconcile,
+    redis_cli,
+    strategy,
+    tokens,
+)
 from piggy import config as config_cli
 from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
@@ -40,6 +53,7 @@ app.add_typer(config_cli.app, name="config")
 app.add_typer(books.app, name="books")
 app.command("positions")(positions.positions)
 app.command("pnl")(positions.pnl)
+app.command("reconcile")(reconcile.reconcile)
 app.add_typer(redis_cli.app, name="redis")
 live_app = typer.Typer(help="The live-trading switch: arm, disarm, status.", no_args_is_help=True)
 app.add_typer(live_app, name="live")
@@ -138,7 +152,7 @@ def _run_stack(once: bool, demo: bool, exchange: str = DEFAULT_EXCHANGE, ha: boo
     try:
         first_start = api.api_token is None and not api.token_file.exists()
         try:
-            took = stack.start()
+            took = stack.start(timeout=stack_settings.start_timeout_s)
         except StackError as exc:
             fail(str(exc))
         console.print(f"[green]all healthy in {took:.1f}s[/]. API {stack.api_url} "

@@ -224,6 +224,7 @@ class HaRedis:
             login = {"username": operator.name, "password": operator.password}
         with redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, **login) as node:
             node.execute_command("REPLICAOF", "127.0.0.1", primary)
+            node.execute_command("CONFIG", "REWRITE")  # a restart comes back as a replica
 
     def apply_sentinel_users(self) -> None:
         """Every service user (discovery only) and the operator (everything) on each sentinel,
@@ -270,10 +271,10 @@ class HaRedis:
                     return f"sentinel on {port} knows {state.get('num-other-sentinels')} others"
                 if int(state.get("num-slaves", 0)) < 1:
                     return f"sentinel on {port} knows no replica yet"
-        replicas = self._primary_replicas()
+        replicas = self.primary_replicas()
         return "ok" if replicas else "the primary has no replica online"
 
-    def _primary_replicas(self) -> int:
+    def primary_replicas(self) -> int:
         assert self.acl_users is None or self.acl_users
         url = self.url if self.acl_users is None else redis_conn.with_login(
             self.url, "operator", next(u.password for u in self.acl_users if u.name == "operator"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 from pydantic import SecretStr
 
+from shared import redis_conn
 from shared.settings import VaultSettings
 from shared.vault import INDEX, VaultError, load_master_key
 
@@ -28,7 +29,7 @@ def master_key(home: Path, given: str | None) -> str:
 def index_vault(admin_url: str, say: Callable[[str], None]) -> None:
     """Add every vault entry to the index set (as an admin: the services may not SCAN)."""
     try:
-        with redis.Redis.from_url(admin_url) as client:
+        with redis_conn.sync_client(admin_url) as client:
             refs = list(client.scan_iter(match="piggy:vault:*", count=500, _type="HASH"))
             if refs:
                 client.sadd(INDEX, *refs)

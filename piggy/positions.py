@@ -13,16 +13,16 @@ import sys
 import time
 from decimal import Decimal
 
-import redis.asyncio as aredis
 import typer
 
 from piggy import books, checks, client, output
-from shared import state
+from shared import redis_conn, state
 from shared.books import holdings, queries
 from shared.books.db import describe, make_engine, mask
 from shared.books.positions import METHOD, Entry, Position, compute
 from shared.books.positions import Books as PositionBooks
 from shared.books.queries import Books
+from shared.settings import ReconcileSettings
 
 JsonOpt = typer.Option(False, "--json", help="data only, as JSON, on stdout")
 UserOpt = typer.Option(..., "--user", callback=checks.user)
@@ -30,7 +30,7 @@ UserOpt = typer.Option(..., "--user", callback=checks.user)
 
 def _prices(found: list[Entry], redis_url: str | None = None) -> dict[holdings.PriceKey, Decimal]:
     async def read() -> dict[holdings.PriceKey, Decimal]:
-        redis = aredis.from_url(redis_url or client.redis_url(), socket_connect_timeout=2)
+        redis = redis_conn.async_client(redis_url or client.redis_url(), socket_connect_timeout=2)
         try:
             out = {}
             for exchange, asset, quote in holdings.price_keys(found):
@@ -52,7 +52,8 @@ def user_books(user: str, *, priced: bool = True) -> PositionBooks:
     """The user's positions, lots and sales; one line and exit 1 for an unknown user."""
     db = books.open_books()
     try:
-        found, known = holdings.read(db, user)
+        found, known = holdings.read(db, user, include_external=ReconcileSettings()
+                                     .reconcile_count_external)
     except Exception as exc:  # the driver's error, in one line
         output.fail(f"books database {mask(db.engine.url)}: {describe(exc)}")
     if not known:

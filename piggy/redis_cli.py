@@ -73,6 +73,7 @@ def _demote(target: redis_conn.SentinelTarget, old: str, new: str) -> None:
         with redis.Redis(host=host, port=int(port), socket_timeout=2.0,
                          **target.data_kwargs()) as node:
             node.execute_command("REPLICAOF", new_host, int(new_port))
+            node.execute_command("CONFIG", "REWRITE")  # a restart comes back as a replica
         output.out().print(f"old primary {old} now replicates {new}", highlight=False)
     except (redis.RedisError, OSError) as exc:
         output.out().print(f"old primary {old} not reached ({type(exc).__name__}); the sentinels "

@@ -169,8 +169,10 @@ class Stack:
                 self._save_operator_password()
         self.children = self._plan()
         self.check_ports()
-        if self.redis_url is None and self.ha is not None:
-            self.redis_url = start_ha(self, self.ha, began + timeout)
+        services_from: float | None = None
+        if self.redis_url is None and self.ha is not None:  # five processes: their own budget
+            self.redis_url = start_ha(self, self.ha, time.monotonic() + timeout)
+            services_from = time.monotonic()
         elif self.redis_url is None:
             forget_ha(self.home)  # the CLI finds this Redis, not the sentinels of an earlier --ha
             self.redis_child = self._redis_child()
@@ -195,7 +197,7 @@ class Stack:
             child.start()
             assert child.proc is not None
             self.say(f"{child.name:<11} started (pid {child.proc.pid}); log {child.log_path}")
-        self._wait_healthy(self.children, began + timeout)
+        self._wait_healthy(self.children, (services_from or began) + timeout)
         stackfile.write(self.home, self.info())
         return time.monotonic() - began
 

@@ -6,8 +6,9 @@ Reads (without importing anything) every module of the services, the CLI and the
   (``@ctx.bus.consume(streams.TICKERS, GROUP, Ticker)``) or inside a loop over a handler
   table (``for stream, schema, handler in table: ctx.bus.consume(stream, GROUP, schema)``,
   the table a list named in the same module or written inline in the ``for``);
-- a producer is a ``<bus>.publish(event, stream)`` call, an ``<writer>.xadd(stream, event)``
-  (events the executor writes inside its Lua commit), or a request/reply
+- a producer is a ``<bus>.publish(event, stream)`` (or ``publish_durable``) call, an
+  ``<writer>.xadd(stream, event)`` (events the executor writes inside its Lua commit), or a
+  request/reply
   ``<broker>.request(body, stream=stream)`` (shown as ``request``).
 Streams are the constants of ``shared/streams.py``; groups are string constants.
 
@@ -147,7 +148,8 @@ class _Scanner(ast.NodeVisitor):
             if stream is not None:
                 self.consumers.add(Consumer(stream, self.participant, "follows",
                                             self.text(node.args[1])))
-        if isinstance(func, ast.Attribute) and func.attr == "publish" and len(node.args) >= 2:
+        if (isinstance(func, ast.Attribute) and func.attr in ("publish", "publish_durable")
+                and len(node.args) >= 2):
             stream = self.stream(node.args[1])
             if stream is not None:
                 event = node.args[0]

@@ -36,6 +36,7 @@ from typing import Any
 import redis.asyncio as aredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from shared.bus import RetryLater
 
@@ -92,13 +93,22 @@ class Durability:
             if isinstance(script, str):
                 return await redis.eval(script, len(keys), *keys, *args)
             return await script(keys=list(keys), args=list(args))
-        async with redis.pipeline(transaction=False) as pipe, _fresh_on_error(redis):
-            if isinstance(script, str):
-                pipe.eval(script, len(keys), *keys, *args)
-            else:
-                await script(keys=list(keys), args=list(args), client=pipe)
-            pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
-            reply, acked = await pipe.execute()
+        for attempt in (1, 2):
+            try:
+                async with redis.pipeline(transaction=False) as pipe, _fresh_on_error(redis):
+                    # EVALSHA by hand: redis-py's own pipeline scripts ask SCRIPT EXISTS
+                    # first, which the services' ACL users may not run
+                    if isinstance(script, str):
+                        pipe.eval(script, len(keys), *keys, *args)
+                    else:
+                        pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+                    reply, acked = await pipe.execute()
+                break
+            except NoScriptError:  # a promoted replica's script cache may be empty
+                if attempt == 2 or isinstance(script, str):
+                    raise
+                await redis.script_load(script.script)
         await self._after_wait(redis, int(acked), write, required)
         return reply
 

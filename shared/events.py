@@ -327,8 +327,24 @@ class ServiceRestarted(Event):
     gave_up: bool = False
 
 
+class ReconcileFindings(Event):
+    """Books → notifier (on the control stream): a reconciliation round found the journal and
+    an exchange apart (corrections made, orders placed outside CryptoPiggy, balance drift) or
+    could not finish. ``findings``/``drift`` are sentences, the first few of each; the full
+    report is in the audit table and ``piggy reconcile``."""
+
+    type: Literal["ReconcileFindings"] = "ReconcileFindings"
+    user_id: str
+    exchange: str
+    counts: dict[str, int] = Field(default_factory=dict)
+    findings: list[str] = Field(default_factory=list)
+    drift: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+
 ControlEvent = Annotated[
-    KillSwitchEngaged | KillSwitchReleased | LiveArmed | LiveDisarmed | ServiceRestarted,
+    KillSwitchEngaged | KillSwitchReleased | LiveArmed | LiveDisarmed | ServiceRestarted
+    | ReconcileFindings,
     Field(discriminator="type"),
 ]
 

@@ -109,6 +109,21 @@ class Metrics:
                          "group", ["stream", "group"], registry=r)
         self.alerts = Counter("piggy_alerts_total", "Alerts (notifier), by kind and what "
                               "happened to them", ["kind", "outcome"], registry=r)
+        self.reconcile_rounds = Counter("piggy_reconcile_rounds_total", "Reconciliation rounds "
+                                        "per account, by exchange and result (ok, failed)",
+                                        ["exchange", "result"], registry=r)
+        self.reconcile_findings = Counter("piggy_reconcile_findings_total", "What reconciliation "
+                                          "found (matched, mismatch, resolved, external...)",
+                                          ["exchange", "kind"], registry=r)
+        self.reconcile_corrected = Counter("piggy_reconcile_corrected_total", "Rows the "
+                                           "reconciler wrote into the journal, by finding kind",
+                                           ["exchange", "kind"], registry=r)
+        self.reconcile_drift = Gauge("piggy_reconcile_drift_assets", "Assets whose balance "
+                                     "drifted beyond fees and rounding at the last round",
+                                     ["exchange"], registry=r)
+        self.reconcile_last_success = Gauge("piggy_reconcile_last_success_timestamp_seconds",
+                                            "When a reconciliation round last finished every "
+                                            "account (unix time)", registry=r)
         self._intent_ts: OrderedDict[str, float] = OrderedDict()
         self._known_at_zero()
 

@@ -172,8 +172,15 @@ async def _handle(req: OrderRequested, deps: OrderDeps, run: _Run,
     symbol = market["symbol"]
     sent_as = ex.client_order_id(cid)  # what the exchange sees: valid for that exchange
     if seen is None and maybe_sent:  # claimed, but a lost marker looks the same: ask first
-        found = await deps.pool.read(req.exchange,
-                                     lambda: lookup_order(ex, client, symbol, sent_as))
+        try:
+            found = await deps.pool.read(req.exchange, lambda: lookup_order(
+                ex, client, symbol, sent_as, since=req.ts))
+        except OrderLookupInconclusive as exc:  # it may be at the exchange: never sent now
+            run.mine = ""  # and the marker is never released
+            log.warning("order %s: status unknown (%s); not sent", sent_as, exc)
+            return Settled(rejected(req, RejectCategory.UNAVAILABLE, f"order status unknown: "
+                                    f"{exc}; not sent (the reconciler settles it)",
+                                    "status_unknown", market, sent_as), MarkerWrite(cid, "unknown"))
         if found is not None:
             found = await ex.complete(client, symbol, found)
             log.warning("order %s already at the exchange as %s with no marker (lost in a "

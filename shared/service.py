@@ -1,8 +1,10 @@
 """Process plumbing every service shares: logging, the /healthz route, running under uvicorn."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,6 +38,9 @@ def add_healthz(app: FastAPI, service: str) -> None:
     async def healthz() -> JSONResponse:
         bus: Bus | None = getattr(app.state, "bus", None)
         body: dict[str, Any] = {"service": service, "status": "ok"}
+        broken = getattr(app.state, "broken", "")
+        if broken:
+            return JSONResponse(body | {"status": "unhealthy", "reason": broken}, status_code=503)
         try:
             if bus is None:
                 raise RuntimeError("not started")
@@ -77,12 +82,38 @@ def _exit_now(after_s: float) -> None:
     os._exit(1)
 
 
+SUBSCRIBER_CHECK_S = 1.0
+EXIT_SUBSCRIBER_STOPPED = 4  # a consumer group vanished: restart to recreate it
+
+
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info",
           stop_within_s: float = STOP_WITHIN_S) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                             lifespan="on", timeout_graceful_shutdown=HTTP_DRAIN_S,
                             log_config=None)  # our handler and format (setup_logging)
-    _BoundedServer(config, stop_within_s).run()
+    server = _BoundedServer(config, stop_within_s)
+    app.state.exit_on_broken = lambda: server.handle_exit(signal.SIGTERM, None)
+    server.run()
+    if getattr(app.state, "broken", ""):
+        sys.exit(EXIT_SUBSCRIBER_STOPPED)
+
+
+async def _watch_subscribers(app: FastAPI, bus: Bus) -> None:
+    """A subscriber faststream stopped for good (its consumer group vanished: Redis was
+    flushed or lost its data) makes this process unhealthy and, run by ``serve``, exit, so the
+    supervisor restarts it and the start recreates every group. Without this the process
+    would look healthy and read nothing."""
+    while True:
+        await asyncio.sleep(SUBSCRIBER_CHECK_S)
+        stopped = [s for s in list(bus.broker.subscribers) if not s.running]
+        if stopped:
+            app.state.broken = (f"{len(stopped)} subscriber(s) stopped: a consumer group is gone "
+                                "(Redis flushed or its data lost)")
+            log.error("%s; exiting to be restarted, which recreates the groups", app.state.broken)
+            exit_now = getattr(app.state, "exit_on_broken", None)
+            if exit_now is not None:
+                exit_now()
+            return
 
 
 @dataclass(frozen=True)
@@ -119,9 +150,11 @@ def service_app(service: str, title: str, ctx_factory: Callable[[], Any],
         else:
             await ctx.bus.start()
             await lifecycle.start(ctx)
+        watcher = asyncio.create_task(_watch_subscribers(app, ctx.bus), name="subscriber-watch")
         try:
             yield
         finally:
+            watcher.cancel()
             log.info("stopping: background loops")
             await lifecycle.stop(ctx)
             log.info("stopping: the bus (in-flight handlers get %.0fs)", GRACEFUL_TIMEOUT_S)

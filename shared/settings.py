@@ -348,5 +348,30 @@ class StackSettings(BaseSettings):
     restart_budget: int = Field(default=5, ge=1)
     restart_window_s: float = Field(default=300.0, gt=0)
     hung_after_s: float = Field(default=30.0, gt=0)
+    start_timeout_s: float = Field(default=30.0, gt=0)  # `piggy up`: every part healthy within
     log_max_bytes: int = Field(default=10_000_000, ge=10_000)
     log_backups: int = Field(default=5, ge=1)
+
+
+class ReconcileSettings(BaseSettings):
+    """Reconciliation with the exchanges (the books service; ``piggy reconcile``).
+
+    It reads each user's keys from the vault, so the books service needs the vault key too:
+    ``PIGGY_MASTER_KEY`` or the key file in ``PIGGY_HOME`` (:class:`VaultSettings`).
+    ``reconcile_sole_accounts``: the accounts the product trades alone, whose balances are
+    checked for drift — ``user:exchange`` entries, ``user:*``, or ``*`` for all.
+    ``reconcile_count_external``: orders placed outside CryptoPiggy count in positions."""
+
+    model_config = _config()
+    reconcile_interval_s: float = Field(default=900.0, gt=0)
+    reconcile_count_external: bool = False
+    reconcile_sole_accounts: list[str] = []
+    reconcile_symbols: list[str] = []  # asked about besides the journal's and the test pair
+    reconcile_lookback_s: float = Field(default=7 * 86400.0, gt=0)  # a first round looks back
+    reconcile_overlap_s: float = Field(default=600.0, ge=0)  # each window starts this early
+    reconcile_absent_after_s: float = Field(default=600.0, ge=0)  # unknown → absent when older
+    reconcile_drift_tolerance: Decimal = Field(default=Decimal("0.0001"), ge=0)  # of volume
+
+    def sole(self, user_id: str, exchange: str) -> bool:
+        wanted = {"*", f"{user_id}:*", f"{user_id}:{exchange}"}
+        return any(entry.strip() in wanted for entry in self.reconcile_sole_accounts)

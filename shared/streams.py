@@ -71,12 +71,13 @@ METRICS_READS = (KEY_KILL, KEY_ARMED)
 
 # ---- which commands each kind of access means (the ACL rules are built from these, and
 # tests/integration/test_redis_acl_sweep.py checks every command of the server against them) ---
-# Without a key, every service: log in, keep its connection, transactions, the script cache.
+# Without a key, every service: log in, keep its connection, transactions, the script cache,
+# and WAIT (behind Sentinel a durable write waits for a replica: shared/durable.py).
 # (Redis lets anyone run AUTH and HELLO; CLIENT TRACKING, which HELLO 3 would need to watch
 # keys change, is not here.)
 CONNECTION = ("auth", "hello", "ping", "echo", "select", "quit", "reset", "client|setname",
               "client|getname", "client|id", "client|info", "multi", "exec", "discard",
-              "script|load", "time")  # TIME: the rate budget's clock, inside its Lua
+              "script|load", "wait", "time")  # WAIT: durable writes; TIME: the rate budget's clock
 # Request/reply over pub/sub (the gateway's and the executor's bus replies); channels, no key.
 REPLIES = ("publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe")
 # A consumer group's commands on a stream it consumes (group names can't be scoped by Redis
@@ -155,9 +156,12 @@ ACCESS: dict[str, Access] = {
     ),
     "books": Access(
         consume=(TRADES,),
-        publish=(DEAD_LETTER,),
-        write=(KEY_FAILURES, KEY_LEDGER),  # KEY_LEDGER: EXPIRE once an intent is journaled
-        read=METRICS_READS,
+        publish=(DEAD_LETTER, CONTROL),  # CONTROL: the reconciler's findings (the notifier)
+        # KEY_LEDGER: EXPIRE once an intent is journaled; KEY_RATE: the reconciler's exchange
+        # reads share the rate budget and kraken's nonce turns
+        write=(KEY_FAILURES, KEY_LEDGER, KEY_RATE),
+        # the reconciler: which keys are validated, and the keys themselves
+        read=(*METRICS_READS, KEY_CREDSTATUS, KEY_VAULT, KEY_VAULT_INDEX),
         trim=(TRADES,),
     ),
 }

@@ -16,6 +16,7 @@ Coinbase lists no filter by client order id: a client id is found by listing and
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -85,7 +86,7 @@ async def list_orders(request: web.Request) -> web.Response:
 
 def _fill(order: Order, fill: Fill) -> dict[str, Any]:
     trade_id = coinbase_order_id(fill.trade_id)
-    return {"entry_id": f"{fill.trade_id:064x}", "trade_id": trade_id,
+    return {"entry_id": hashlib.sha256(trade_id.encode()).hexdigest(), "trade_id": trade_id,
             "order_id": coinbase_order_id(order.order_id), "trade_time": iso(fill.time),
             "trade_type": "FILL", "price": f"{fill.price.normalize():f}",
             "size": f"{fill.qty.normalize():f}",

@@ -32,26 +32,35 @@ routes = web.RouteTableDef()
 PAGE = 50
 
 
-def _bound(raw: str, ids: dict[str, float]) -> float | None:
-    """A ``start``/``end`` value in seconds: a number, or the time of the item with that id."""
+def _bound(raw: str, ids: dict[str, float]) -> tuple[float, str] | None:
+    """A ``start``/``end`` value: (seconds, "") for a time, (its time, id) for an item's id."""
     if not raw:
         return None
     if raw in ids:
-        return ids[raw]
+        return ids[raw], raw
     try:
-        return float(raw)
+        return float(raw), ""
     except ValueError:
         raise KrakenError("EGeneral:Invalid arguments:start/end") from None
 
 
 def _page(items: list[tuple[str, float, Any]], params: dict[str, str],
           times: Callable[[Any], tuple[float, ...]]) -> tuple[list[tuple[str, Any]], int]:
-    """``items`` (id, sort time, item) in range, newest first; one page at ``ofs``; count."""
+    """``items`` (id, sort time, item) in range, newest first; one page at ``ofs``; count.
+    A time bound compares ``times(item)``; an id bound the position in (time, id) order."""
     ids = {i: t for i, t, _ in items}
     start, end = _bound(params.get("start", ""), ids), _bound(params.get("end", ""), ids)
-    chosen = [(i, t, x) for i, t, x in items
-              if any((start is None or v > start) and (end is None or v <= end)
-                     for v in times(x))]
+
+    def inside(item_id: str, at: float, item: Any) -> bool:
+        if start is not None and start[1] and (at, item_id) <= start:
+            return False
+        if end is not None and end[1] and (at, item_id) > end:
+            return False
+        low = start[0] if start is not None and not start[1] else None
+        high = end[0] if end is not None and not end[1] else None
+        return any((low is None or v > low) and (high is None or v <= high)
+                   for v in times(item))
+    chosen = [(i, t, x) for i, t, x in items if inside(i, t, x)]
     chosen.sort(key=lambda c: (c[1], c[0]), reverse=True)
     raw = params.get("ofs", "0") or "0"
     if not raw.isdigit():

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 
-from services.books import trim
+from services.books import reconciling, trim
 from services.books.context import BooksContext
 from shared import streams
 from shared.books import journal, store
@@ -46,7 +46,7 @@ async def journal_batch(ctx: BooksContext, batch: Batch) -> None:
         await asyncio.to_thread(store.journal, ctx.books.engine, rows)
     except Exception as exc:  # the database is down or refused: keep everything pending
         await _db_failed(ctx, batch, exc)
-        return
+        raise RetryLater(f"books database: {describe(exc)}") from None  # never acked for it
     if ctx.db_down_since is not None:
         log.info("books database %s is back after %.0fs: journaling", mask(ctx.books.engine.url),
                  time.monotonic() - ctx.db_down_since)
@@ -138,9 +138,11 @@ async def trim_loop(ctx: BooksContext) -> None:
 async def start(ctx: BooksContext) -> None:
     ctx.trimmer = asyncio.create_task(trim_loop(ctx), name="books-trim")
     log.info("books: journaling %s into %s", streams.TRADES, mask(ctx.books.engine.url))
+    await reconciling.start(ctx)
 
 
 async def stop(ctx: BooksContext) -> None:
+    await reconciling.stop(ctx)
     if ctx.trimmer is not None:
         ctx.trimmer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

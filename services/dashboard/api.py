@@ -141,5 +141,9 @@ class ApiClient:
         return self._call("GET", f"/api/balance/{quote(user_id, safe='')}",
                           params={"exchange": exchange})
 
+    def positions(self, user_id: str) -> ApiResult:
+        """Positions (FIFO) and the holdings-value history, from the books."""
+        return self._call("GET", f"/api/positions/{quote(user_id, safe='')}")
+
     def trades(self, user_id: str, limit: int = 50) -> ApiResult:
         return self._call("GET", "/api/trades", params={"userId": user_id, "limit": limit})

@@ -273,7 +273,7 @@ def bot_section() -> None:
     show_flash("balance")
 
 
-def portfolio_section(lines: list[dict]) -> None:
+def portfolio_section() -> None:
     st.subheader("Portfolio")
     report = ss.get("balance")
     if report:
@@ -283,10 +283,31 @@ def portfolio_section(lines: list[dict]) -> None:
             st.table(pd.DataFrame(rows).set_index("Asset"))
     else:
         st.caption("Press “Fetch balance” or “Validate & sync” to load balances.")
-    series = views.dca_series(lines)
-    if len(series) > 1:
-        st.caption("Position over time (filled buys)")
-        st.line_chart(pd.DataFrame(series).set_index("time")["invested_usd"])
+
+
+@st.fragment(run_every=settings().dashboard_refresh_s)
+def positions_section() -> None:
+    st.subheader("Positions")
+    result = api().positions(ss.user_id)
+    if result.status == 404:
+        st.info("No positions for this user yet.")
+        return
+    if not result.ok:
+        st.error(f"Positions unavailable: {result.error}")
+        return
+    rows = views.position_rows(result.data)
+    st.caption("From the books · FIFO lots · cost includes fees charged in the quote currency; "
+               "fees charged in the asset are taken from the quantity · value at the last price")
+    if not rows:
+        st.info("No positions for this user yet.")
+        return
+    st.table(pd.DataFrame(rows).set_index("Exchange"))
+    series = views.value_series(result.data)
+    if series:
+        st.caption("Holdings value against money put in, over time")
+        frame = pd.DataFrame(series)
+        frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
+        st.line_chart(frame.groupby("time").last().ffill())
 
 
 @st.fragment(run_every=settings().dashboard_refresh_s)
@@ -345,8 +366,8 @@ def main() -> None:
     with right:
         live_section(live)
         bot_section()
-    trades = client.trades(ss.user_id, 200)
-    portfolio_section(trades.data if trades.ok else [])
+    portfolio_section()
+    positions_section()
     trade_log_section()
 
 

@@ -148,17 +148,46 @@ def balance_rows(report: Mapping[str, Any] | None) -> tuple[list[dict[str, str]]
     return rows, _money(report.get("total_usd", 0))
 
 
-def dca_series(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Cumulative USD invested and BTC-like units bought by filled buys, oldest first."""
-    spent, units, out = Decimal(0), Decimal(0), []
-    for line in sorted(lines, key=lambda x: str(x.get("ts", ""))):
-        if line.get("side") != "buy" or line.get("status") != "filled":
-            continue
-        spent += _dec(line.get("cost")) or _dec(line.get("amount_usd")) or Decimal(0)
-        units += _dec(line.get("filled")) or Decimal(0)
-        out.append({"time": str(line.get("ts", ""))[:19], "invested_usd": float(spent),
-                    "units": float(units)})
+def position_rows(report: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The positions table: what is held, what it cost with fees, what it is worth now."""
+    rows = []
+    for p in (report or {}).get("positions") or []:
+        quote = str(p.get("quote") or "")
+        rows.append({
+            "Exchange": str(p.get("exchange", "")),
+            "Mode": MODE_BADGE.get(str(p.get("mode")), str(p.get("mode"))),
+            "Asset": str(p.get("asset", "")),
+            "Quantity": _plain(p.get("quantity")),
+            "Cost with fees": f"{_plain(p.get('cost_basis'))} {quote}",
+            "Avg price": _price(p.get("average_price")),
+            "Value now": (f"{_plain(p.get('value'))} {quote}" if p.get("value") is not None
+                          else "no price"),
+            "Unrealized PnL": _plain(p.get("unrealized_pnl")),
+            "Realized PnL": _plain(p.get("realized_pnl")),
+            "Fees": ", ".join(f"{_plain(v)} {k}" for k, v in (p.get("fees") or {}).items()),
+            "Method": str(p.get("method", "")),
+        })
+    return rows
+
+
+def value_series(report: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Holdings value and money put in over time, one column pair per mode and quote currency
+    (``Holdings value (PAPER USDT)``, ``Money put in (PAPER USDT)``), oldest first."""
+    out = []
+    for point in (report or {}).get("history") or []:
+        where = f"({point.get('mode')} {point.get('quote')})"
+        out.append({"time": str(point.get("time", "")),
+                    f"Holdings value {where}": float(_dec(point.get("value")) or 0),
+                    f"Money put in {where}": float(_dec(point.get("invested")) or 0)})
     return out
+
+
+def _price(value: object) -> str:
+    """A price for reading: cents from 1 up, 8 places below (the books keep it exact)."""
+    d = _dec(value)
+    if d is None:
+        return ""
+    return f"{d.quantize(Decimal('0.01') if abs(d) >= 1 else Decimal('1e-8')).normalize():f}"
 
 
 def _dec(value: object) -> Decimal | None:

@@ -19,6 +19,7 @@ from services.gateway import (
 )
 from services.gateway.auth import load_or_create_token, require_token
 from services.gateway.context import GatewayContext
+from services.gateway.routes_positions import COUNT_EXTERNAL
 from shared.books.db import make_engine
 from shared.books.queries import Books
 from shared.books.settings import BooksSettings
@@ -29,6 +30,7 @@ from shared.settings import (
     ExchangeSettings,
     GatewaySettings,
     HomeSettings,
+    ReconcileSettings,
     RedisSettings,
     ServiceSettings,
     VaultSettings,
@@ -60,7 +62,7 @@ def bootstrap(*, redis_url: str | None = None, exchange: ExchangeSettings | None
         # the trade history's database: connected on first use, so the gateway trades on
         # when it is down (the books service creates and migrates it)
         books=Books(make_engine((books or BooksSettings(home=api.home)).url())),
-        extras=dict(extras or {}),
+        extras={COUNT_EXTERNAL: ReconcileSettings().reconcile_count_external} | dict(extras or {}),
     )
 
 

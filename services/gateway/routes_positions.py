@@ -1,6 +1,7 @@
 """``GET /api/positions/{user}``: the user's positions from the books (FIFO lots), valued at
 the last price the gateway keeps for each market (the ticker loop's cached price; a market
-with none has no value and no unrealized PnL — null, never a made-up 0).
+with none has no value and no unrealized PnL — null, never a made-up 0), and ``history``:
+the holdings value against the money put in at each fill and now (the dashboard's chart).
 
 Same scope as the other per-user routes: the operator or the user's own token. A user the
 books and the vault know nothing of is a 404 naming the user; a books database that cannot
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -20,10 +22,13 @@ from services.gateway.routes_trades import _has_credentials
 from shared import state
 from shared.books import holdings
 from shared.books.db import describe
-from shared.books.positions import METHOD, compute
+from shared.books.positions import METHOD, compute, history
 from shared.types import UserId
 
 router = APIRouter()
+# extras key: PIGGY_RECONCILE_COUNT_EXTERNAL, read at start-up (orders placed outside
+# CryptoPiggy count in positions)
+COUNT_EXTERNAL = "count_external"
 
 
 @router.get("/api/positions/{user_id}")
@@ -33,7 +38,9 @@ async def positions(request: Request, user_id: UserId) -> JSONResponse:
     who = authorize(request, user_id)
     ctx = request.app.state.ctx
     try:
-        found, known = await asyncio.to_thread(holdings.read, ctx.books, user_id)
+        found, known = await asyncio.to_thread(
+            partial(holdings.read, ctx.books, user_id,
+                    include_external=bool(ctx.extras.get(COUNT_EXTERNAL))))
     except Exception as exc:  # the books database is down or not created yet
         return JSONResponse({"ok": False, "detail": f"positions unavailable: books database: "
                                                     f"{describe(exc)}"}, 503,
@@ -46,11 +53,14 @@ async def positions(request: Request, user_id: UserId) -> JSONResponse:
     for exchange, asset, quote in holdings.price_keys(found):
         prices[(exchange, asset, quote)] = await state.last_price(
             ctx.bus.redis, exchange, f"{asset}/{quote}")
+    now = datetime.now(UTC)
+    priced = holdings.prices_for(prices, prices)
     try:
-        books = compute(found, holdings.prices_for(prices, prices))
+        books = compute(found, priced)
+        points = history(found, now, priced)
     except ValueError as exc:  # a journal row no position can be made of: say which
         return JSONResponse({"ok": False, "userId": user_id,
                              "detail": f"positions unavailable: {exc}"}, 409)
-    return JSONResponse({"userId": user_id, "method": METHOD,
-                         "at": datetime.now(UTC).isoformat(),
-                         "positions": [holdings.position_json(p) for p in books.positions]})
+    return JSONResponse({"userId": user_id, "method": METHOD, "at": now.isoformat(),
+                         "positions": [holdings.position_json(p) for p in books.positions],
+                         "history": [holdings.point_json(p) for p in points]})

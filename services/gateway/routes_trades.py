@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.auth import authorize, operator_only
 from shared.books import queries
-from shared.books.db import describe
+from shared.books.db import BooksDatabaseError, describe
 from shared.books.journal import line_of
 from shared.books.queries import Books, Cursor, Page
 from shared.exchanges import EXCHANGES
@@ -47,7 +47,10 @@ async def trades(request: Request,
     books: Books = ctx.books
     try:
         page, known = await asyncio.to_thread(_read, books, user_id, limit, cursor, since, until)
-    except Exception as exc:  # the books database is down or not created yet
+    except BooksDatabaseError as exc:  # can't be reached or migrated: the message says which
+        return JSONResponse({"ok": False, "detail": f"trade history unavailable: {exc}"}, 503,
+                            headers={"Retry-After": "5"})
+    except Exception as exc:  # the books database went away mid-read
         return JSONResponse({"ok": False, "detail": f"trade history unavailable: books database: "
                                                     f"{describe(exc)}"}, 503,
                             headers={"Retry-After": "5"})
@@ -62,6 +65,7 @@ async def trades(request: Request,
 
 def _read(books: Books, user_id: str | None, limit: int, cursor: Cursor | None,
           since: datetime | None, until: datetime | None) -> tuple[Page, bool]:
+    books.ensure_schema()
     with books.session() as session:
         page = queries.trades(session, user_id=user_id, limit=limit, before=cursor, since=since,
                               until=until)

@@ -25,6 +25,7 @@ from shared.events import (
     KillSwitchReleased,
     LiveArmed,
     LiveDisarmed,
+    ReconcileFindings,
     ServiceRestarted,
     TradeLogged,
 )
@@ -71,6 +72,23 @@ def _trade(e: TradeLogged) -> Alert | None:
                  f"(correlation {e.correlation_id})", level, e.event_id)
 
 
+def _reconcile(e: ReconcileFindings) -> Alert | None:
+    """A round that found the books and the exchange apart: what, and how much."""
+    if not (e.findings or e.drift or e.errors):
+        return None
+    counts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(e.counts.items())
+                       if n and kind != "matched")
+    lines = [f"user {e.user_id} on {e.exchange}: {counts or 'no corrections'}"
+             + (f"; balance drift in {len(e.drift)} asset(s)" if e.drift else "")]
+    lines += [f"- {f}" for f in e.findings[:5]] + [f"- drift {d}" for d in e.drift[:5]]
+    lines += [f"- could not finish: {err}" for err in e.errors[:2]]
+    lines.append(f"`piggy reconcile --user {e.user_id} --exchange {e.exchange}` shows the "
+                 "report; corrections are in the audit table.")
+    title = ("Books reconciled: the exchange differed" if e.findings or e.drift
+             else "Reconciliation could not finish")
+    return Alert("reconcile", title, "\n".join(lines), Level.WARNING, e.event_id)
+
+
 def alert_for(event: Any) -> Alert | None:
     """The alert one event deserves, if any."""
     match event:
@@ -101,6 +119,8 @@ def alert_for(event: Any) -> Alert | None:
             return Alert("keys_revoked", "API keys revoked",
                          f"user {event.user_id} on {event.exchange}: {event.reason}",
                          Level.FAILURE, event.event_id)
+        case ReconcileFindings():
+            return _reconcile(event)
         case ServiceRestarted():
             what = ("died again and was NOT restarted" if event.gave_up
                     else f"died and was restarted ({event.restarts}/{event.max_restarts})")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
 
+log = logging.getLogger("piggy.books")
 MIGRATIONS = Path(__file__).with_name("migrations")
 PG_LOCK_ID = 0x706967677962  # "piggyb": the advisory lock migrations hold on PostgreSQL
 SQLITE_BUSY_S = 30
@@ -65,7 +67,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BooksDatabaseError(f"books database {mask(parsed)}: unable to open the "
+                                         f"folder ({exc.strerror}: {exc.filename})") from exc
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_S}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -101,16 +107,23 @@ def current(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (a no-op when it is there)."""
+    """Bring the schema to the newest revision (a no-op when it is there); one log line when
+    it changed anything."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-step INFO lines: noise
     try:
         with _migration_lock(engine), engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_LOCK_ID})
+            before = MigrationContext.configure(conn).get_current_revision()
             command.upgrade(alembic_config(conn), "head")
+            after = MigrationContext.configure(conn).get_current_revision()
     except BooksDatabaseError:
         raise
     except Exception as exc:  # any driver/migration failure: one line with its cause
         raise BooksDatabaseError(f"books database {mask(engine.url)}: {describe(exc)}") from exc
+    if before != after:
+        log.info("books database %s migrated from %s to %s", mask(engine.url), before or "empty",
+                 after)
 
 
 def open_database(url: str, **kwargs: Any) -> Engine:

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.books import queries
 from shared.books.models import Order, Origin
-from shared.books.positions import Entry, Lot, Position, Sale
+from shared.books.positions import Entry, HistoryPoint, Lot, Position, Sale
 
 MODES = ("LIVE", "PAPER")
 PriceKey = tuple[str, str, str]  # exchange, asset, quote
@@ -65,6 +65,11 @@ def position_json(p: Position) -> dict[str, Any]:
             "fees": {k: _num(v) for k, v in p.fees.items()},
             "other_fees": {k: _num(v) for k, v in p.other_fees.items()},
             "method": p.method, "flags": list(p.flags)}
+
+
+def point_json(p: HistoryPoint) -> dict[str, Any]:
+    return {"time": p.time.isoformat(), "mode": p.mode, "quote": p.quote,
+            "value": format(p.value, "f"), "invested": format(p.invested, "f")}
 
 
 def lot_row(lot: Lot) -> dict[str, str]:

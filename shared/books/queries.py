@@ -25,6 +25,17 @@ class Books:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._schema_ok = False
+
+    def ensure_schema(self) -> None:
+        """Migrate to head once per process (idempotent, locked: safe beside the books
+        service), so a reader started before the books service finds the tables. Raises
+        ``BooksDatabaseError`` (one line, URL masked) when the database can't be used."""
+        if not self._schema_ok:
+            from shared.books.db import migrate  # Alembic only where it is needed
+
+            migrate(self.engine)
+            self._schema_ok = True
 
     def session(self) -> Session:
         return self._sessions()

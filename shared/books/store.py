@@ -22,7 +22,6 @@ ORDERS: Table = Order.__table__  # type: ignore[assignment]
 FILLS: Table = Fill.__table__  # type: ignore[assignment]
 AUDIT: Table = Audit.__table__  # type: ignore[assignment]
 WATERMARKS: Table = Watermark.__table__  # type: ignore[assignment]
-CHUNK = 200  # rows per INSERT (well under SQLite's bound-parameter limit)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -34,11 +33,10 @@ def insert_absent(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     """Insert ``rows``, skipping any that would break a unique key; how many were new."""
     if not rows:
         return 0
-    new = 0
-    for start in range(0, len(rows), CHUNK):  # one multi-row INSERT per chunk
-        stmt = _insert(conn, table).values(list(rows[start:start + CHUNK]))
-        new += conn.execute(stmt.on_conflict_do_nothing()).rowcount or 0
-    return new
+    # one statement, compiled once and cached, run for every row (executemany): a multi-row
+    # VALUES statement is compiled anew for each batch, which costs more than the writes
+    stmt = _insert(conn, table).on_conflict_do_nothing()
+    return max(0, conn.execute(stmt, [dict(r) for r in rows]).rowcount or 0)
 
 
 def journal(engine: Engine, rows: JournalRows) -> int:

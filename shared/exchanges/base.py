@@ -277,8 +277,8 @@ class ExchangeAdapter:
     async def holdings(self, client: Any) -> dict[str, Decimal]:
         """Free + locked per asset, as the exchange reports the account (zero balances left
         out)."""
-        from shared.exchanges.history import holdings_of
-        return holdings_of(await client.fetch_balance())
+        from shared.exchanges.history import holdings_of  # history imports this module
+        return holdings_of(await self.read(client.fetch_balance))
 
     def is_retryable_read(self, exc: BaseException) -> bool:
         """A read that failed with ``exc`` may simply be asked again."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import ccxt
@@ -91,24 +92,27 @@ class BinanceAdapter(ExchangeAdapter):
     async def _history(self, fetch: Fetch, symbol: str, since_ms: int,
                        cursor: str) -> list[dict[str, Any]]:
         limit, got = self.page_limit, Collected()
-        recent = list(await fetch(symbol, None, limit, {}))
+
+        async def page(since: int | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+            return list(await self.read(partial(fetch, symbol, since, limit, params)))
+        recent = await page(None, {})
         got.add(recent)
         if len(recent) < limit or min(int(i["timestamp"]) for i in recent) < since_ms:
             return got.since(since_ms, symbol)
         start, now, first = since_ms, int(time.time() * 1000), None
         while first is None and start <= now:
-            window = list(await fetch(symbol, start, limit, {"endTime": start + DAY_MS - 1}))
+            window = await page(start, {"endTime": start + DAY_MS - 1})
             first = min((int(i["id"]) for i in window), default=None)
             start += DAY_MS
         if first is None:  # the newest page is all after since, yet no window holds one
             raise OrderLookupInconclusive(f"{symbol}: no order found in the windows from "
                                           f"{since_ms} although the newest page is after it")
         while True:
-            page = list(await fetch(symbol, None, limit, {cursor: first}))
-            got.add(page)
-            if len(page) < limit:
+            items = await page(None, {cursor: first})
+            got.add(items)
+            if len(items) < limit:
                 return got.since(since_ms, symbol)
-            first = max(int(i["id"]) for i in page) + 1
+            first = max(int(i["id"]) for i in items) + 1
 
     def is_duplicate(self, exc: BaseException) -> bool:
         return isinstance(exc, ccxt.InvalidOrder) and DUPLICATE_ORDER in str(exc).lower()

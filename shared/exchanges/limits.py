@@ -22,7 +22,7 @@ Scope = Literal["ip", "key"]
 Calls = Literal["all", "public", "private", "orders", "private_queries"]
 
 # The share of a window's amount given as steady rate and as burst (the rest is jitter margin).
-RATE_SHARE = 0.96
+RATE_SHARE = 0.94
 BURST_SHARE = 0.02
 COUNTER_BURST_SHARE = 0.9
 

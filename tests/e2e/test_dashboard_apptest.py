@@ -6,6 +6,8 @@ It asks for a token (none pre-filled); a user token sees and acts for its own us
 """
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +45,18 @@ def _shown(at: AppTest, needle: str) -> bool:
 
 def _trade_log(at: AppTest) -> pd.DataFrame:
     return next(t.value for t in at.table if "Order id" in t.value.columns)
+
+
+def _position(at: AppTest, timeout: float = 30) -> pd.DataFrame:
+    """The positions table, once the books have journaled the order (reruns until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [t.value for t in at.table if "Cost with fees" in t.value.columns]
+        if found:
+            return found[0].reset_index()
+        assert time.monotonic() < deadline, _texts(at)
+        time.sleep(0.5)
+        _run(at)
 
 
 def _run(at: AppTest) -> AppTest:
@@ -118,6 +132,18 @@ def test_settings_validate_arm_test_buy_and_trade_log_through_the_real_api(
         log = _trade_log(at)
         live_rows = log[log["Mode"] == "LIVE"]
         assert list(live_rows["Order id"]) == [order_id], log.to_string()
+
+        # the position it made, from the books: what is held, its cost with fees, its value
+        position = _position(at)
+        assert list(position["Mode"]) == ["LIVE"] and list(position["Asset"]) == ["BTC"]
+        line = live_rows.iloc[0]
+        fee, fee_currency = line["Fee"].split()
+        assert fee_currency == "BTC"  # binance charges a buy's fee in what it receives
+        held = Decimal(line["Filled"]) - Decimal(fee)
+        assert Decimal(position.iloc[0]["Quantity"]) == held, position.to_string()
+        assert position.iloc[0]["Cost with fees"] == f"{line['Cost']} USDT"
+        assert position.iloc[0]["Method"] == "FIFO"
+        assert at.get("vega_lite_chart"), "the holdings value chart"
 
         # emergency stop, one click: the next test buy sends nothing to the exchange
         at.button(key="emergency_stop").click()

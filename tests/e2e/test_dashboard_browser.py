@@ -1,8 +1,9 @@
 """The dashboard as a real process (``python -m services.dashboard``, started by the stack)
 opened in headless Chromium while a user is armed: the page first asks for a token (none
 pre-filled, the operator's nowhere in it); signed in with that user's own token at another
-user's URL, it shows that user's LIVE banner and LIVE order, and a screenshot of it is saved
-(in the test's tmp dir; also to docs/dashboard-armed.png when PIGGY_SAVE_SCREENSHOTS=1).
+user's URL, it shows that user's LIVE banner, LIVE orders, the position they made (from the
+books) and its value chart, and a screenshot of it is saved (in the test's tmp dir; also to
+docs/dashboard-armed.png when PIGGY_SAVE_SCREENSHOTS=1).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -32,7 +34,7 @@ SCREENSHOT = REPO / "docs" / "dashboard-armed.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-quic", "--hide-scrollbars", "--window-size=1400,1600"]
+         "--disable-quic", "--hide-scrollbars", "--window-size=1400,2600"]
 BANNER = "LIVE TRADING ARMED"
 
 
@@ -93,7 +95,7 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
 
             async def until(wanted: list[str]) -> None:
                 deadline = time.monotonic() + timeout
-                while True:
+                while True:  # (an await inside a generator expression makes it async)
                     text = str(await value("document.body.innerText"))
                     if all(n in text for n in wanted):
                         return
@@ -120,10 +122,29 @@ async def _cdp(port: int, url: str, needles: list[str], shot: Path, timeout: flo
                 if time.monotonic() > deadline:
                     raise TimeoutError(text[-3000:])
                 await asyncio.sleep(0.1)
+            charted = time.monotonic() + timeout  # a chart is drawn after its caption shows
+            while (str(await value("!!document.querySelector('.vega-embed canvas, "
+                                   ".vega-embed svg')")) != "True"
+                   and time.monotonic() < charted):
+                await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # fonts and layout settle
             png = await call("Page.captureScreenshot", format="png")
             await asyncio.to_thread(shot.write_bytes, base64.b64decode(png["data"]))
             return before, str(await value("document.documentElement.outerHTML"))
+
+
+def _journaled(api: httpx.Client, user: str, fills: int, timeout: float = 30) -> dict:
+    """The user's LIVE position once the books hold ``fills`` fills of it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = api.get(f"/api/positions/{user}")
+        if answer.status_code == 200:
+            body = answer.json()
+            live = [p for p in body["positions"] if p["mode"] == "LIVE"]
+            if live and len([h for h in body["history"] if h["mode"] == "LIVE"]) > fills:
+                return dict(live[0])
+        assert time.monotonic() < deadline, f"positions of {user}: {answer.text}"
+        time.sleep(0.2)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed "
@@ -147,22 +168,29 @@ def test_armed_user_sees_the_red_live_banner_in_a_real_browser(
             armed = api.post("/api/live/arm", json={"userId": USER, "exchange": "binanceus"}).json()
             assert armed["armed"], armed
 
-            bought = api.post("/api/trade", json={"userId": USER, "exchange": "binanceus",
-                                                  "side": "buy", "symbolCcxt": "BTC/USDT",
-                                                  "amountUsd": "2"}).json()
-            assert bought["mode"] == "LIVE" and bought["orderId"], bought
+            for amount in ("3", "2"):  # two fills: the value chart has a history
+                bought = api.post("/api/trade", json={"userId": USER, "exchange": "binanceus",
+                                                      "side": "buy", "symbolCcxt": "BTC/USDT",
+                                                      "amountUsd": amount}).json()
+                assert bought["mode"] == "LIVE" and bought["orderId"], bought
+            position = _journaled(api, USER, fills=2)
 
         created = piggy(stack, "token", "create", "--user", USER)
         assert created.returncode == 0, created.stderr
         user_token = created.stdout.strip().splitlines()[-1]
         url = f"{stack.dashboard_url}/?user=someone-else"
         shot = tmp_path / "dashboard-armed.png"
-        before, dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log"],
-                              shot, tmp_path / "profile", token=user_token)
+        before, dom = _render(url, [BANNER, "Keys validated", "Total value (USD)", "Trade log",
+                                    "Cost with fees", "Holdings value against money put in"],
+                              shot, tmp_path / "profile", timeout=60, token=user_token)
         assert token not in before and user_token not in before  # nothing pre-filled
         assert f"{BANNER} for {USER} on binanceus" in dom and f"signed in as user {USER}" in dom
         assert "EMERGENCY STOP" not in dom.replace("EMERGENCY STOP ENGAGED", "")  # operator's
         assert f">{bought['orderId']}<" in dom  # the LIVE order in the trade log table
+        # the positions table: the quantity held (net of the BTC fee) and its cost with fees
+        shown = [f"{Decimal(position[k]).normalize():f}" for k in ("quantity", "cost_basis")]
+        assert f">{shown[0]}<" in dom and f">{shown[1]} USDT<" in dom, shown
+        assert "stVegaLiteChart" in dom or "vega" in dom  # the value-vs-money-in chart
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
         if os.environ.get("PIGGY_SAVE_SCREENSHOTS") == "1":
             shutil.copyfile(shot, SCREENSHOT)

@@ -37,7 +37,7 @@ from tests.support.stack import piggy, running_stack
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("gateway", "executor", "credentials", "strategy", "notifier")
+SERVICES = ("gateway", "executor", "credentials", "strategy", "notifier", "books")
 EXPECTED_ALERTS = {"API keys rejected", "LIVE trading armed", "LIVE order filled",
                    "EMERGENCY STOP engaged", "Emergency stop released", "LIVE trading disarmed",
                    "Dead letters piling up", "strategy died"}
@@ -90,7 +90,7 @@ def scenario(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
         if shutil.which("prometheus") or Path(PROMETHEUS).exists():
             ports = {"gateway": stack.ports.api, "executor": stack.ports.executor,
                      "credentials": stack.ports.credentials, "strategy": stack.ports.strategy,
-                     "notifier": stack.ports.notifier}
+                     "notifier": stack.ports.notifier, "books": stack.ports.books}
             prom_ctx = running_prometheus(home / "prometheus", ports)
         prom = prom_ctx.__enter__() if prom_ctx else None
         try:

@@ -86,7 +86,7 @@ def test_four_gateways_share_one_binance_budget_no_ban_within_the_limit_near_ful
         redis_url: str, tmp_path: Path) -> None:
     with live_stack(tmp_path, redis_url=redis_url, env=ENV) as (live, _took):
         for _ in range(3):
-            live.add_replica("gateway")
+            live.add_replica("gateway", wait=120)
         assert len(live.children("gateway")) == 4
         key = live.fund_and_arm("budget", exchange="binanceus")
         admin = live.admin_for("binanceus")
@@ -124,7 +124,7 @@ def test_three_gateways_signing_with_one_kraken_key_never_send_a_stale_nonce(
     env = {"PIGGY_CLAIM_IDLE_MS": "30000", "PIGGY_OUTCOME_TIMEOUT_S": "120"}
     with live_stack(tmp_path, redis_url=redis_url, env=env) as (live, _took):
         for _ in range(2):
-            live.add_replica("gateway")
+            live.add_replica("gateway", wait=120)
         key = live.fund_and_arm("nonce", exchange="kraken")
         ids = asyncio.run(_burst(live, "nonce", "kraken", n, Decimal(6)))
         lines = asyncio.run(_settle(live, ids, timeout=120))

@@ -26,6 +26,7 @@ from services.gateway import app as gw_app
 from services.gateway.context import GatewayContext
 from services.gateway.handlers import Runtime, runtime
 from shared import streams
+from shared.books.settings import BooksSettings
 from shared.bus import decode_entry
 from shared.events import OrderRequested, Side
 from shared.settings import ApiSettings, ExchangeSettings, GatewaySettings, VaultSettings
@@ -89,14 +90,16 @@ def master_key() -> SecretStr:
 async def running_gateway(redis_url: str, home: Path, *, timeout_ms: int = 2000,
                           reply_timeout_s: float = 2.0, heartbeat_s: float = 0.2,
                           ticker_s: float = 0.3, sandbox_seed: int = 1,
-                          instance_id: str = "gateway-test") -> AsyncIterator[Gateway]:
+                          instance_id: str = "gateway-test",
+                          books_url: str | None = None) -> AsyncIterator[Gateway]:
     async with SandboxServer(port=0, seed=sandbox_seed) as sb:
         ctx = gw_app.bootstrap(
             redis_url=redis_url, instance_id=instance_id,
             exchange=ExchangeSettings(binanceus_url=sb.url, exchange_timeout_ms=timeout_ms),
             gateway=GatewaySettings(heartbeat_interval_s=heartbeat_s, ticker_interval_s=ticker_s),
             api=ApiSettings(api_token=SecretStr(TOKEN), home=home, reply_timeout_s=reply_timeout_s),
-            vault=VaultSettings(master_key=master_key(), home=home))
+            vault=VaultSettings(master_key=master_key(), home=home),
+            books=BooksSettings(home=home, database_url=SecretStr(books_url) if books_url else None))
         app = gw_app.create_app(lambda: ctx)
         raw = aredis.from_url(redis_url)
         try:

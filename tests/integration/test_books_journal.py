@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, func, select, text
 
@@ -206,3 +207,36 @@ async def test_two_migrations_at_once_and_again_leave_one_schema(database_url: s
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     for e in engines:
         e.dispose()
+
+
+async def test_the_database_going_away_keeps_lines_pending_until_it_is_back(
+        redis_url: str, postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIGGY_CLAIM_IDLE_MS", "500")  # pending lines are claimed again soon
+    url = postgres_server.new_database()
+    name = url.rsplit("/", 1)[1]
+    engine = db.open_database(url)
+    admin = psycopg.connect(postgres_server.url("postgres", driver=False), autocommit=True)
+    try:
+        async with executor(redis_url), client_bus(redis_url) as bus, \
+                books_service(redis_url, url) as ctx:
+            await _paper_trades(bus, 5)
+            await _until_rows(engine, 5)
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s", (name,))
+            engine.dispose()
+            await _paper_trades(bus, 10)
+            deadline = time.monotonic() + 20
+            while ctx.db_down_since is None:
+                assert time.monotonic() < deadline, "the outage was not noticed"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.5)  # a few claim rounds while it is down
+            letters = await bus.redis.xlen(streams.DEAD_LETTER)
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await _until_rows(engine, 15, timeout=30)
+            await _until_drained(bus.redis)
+    finally:
+        admin.close()
+    assert letters == 0  # nothing dead-lettered for the outage
+    assert _count(engine) == 15 and ctx.db_down_since is None
+    engine.dispose()

@@ -260,8 +260,10 @@ async def test_listings_page_through_more_orders_than_one_page(
     symbol = TEST_SYMBOLS[exchange]
     try:
         await _buy(ex, client, symbol, 0)
-        [zero] = await admin.orders()  # since: the millisecond after it, on the venue's clock
-        since = datetime.fromtimestamp((zero["time"] + 1) / 1000, UTC)
+        [zero] = await admin.orders()  # since: the millisecond after it (and its fill) ended
+        since = datetime.fromtimestamp((zero["updateTime"] + 1) / 1000, UTC)
+        while datetime.now(UTC) <= since:  # the next order is stamped after it (same clock)
+            await asyncio.sleep(0.001)
         for n in range(1, 121):
             await _buy(ex, client, symbol, n)
         orders = await ex.orders_since(client, symbol, since)

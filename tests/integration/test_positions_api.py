@@ -44,8 +44,11 @@ async def test_a_paper_buy_shows_as_a_position_with_its_fee(redis_url: str,
         body = await _positions(gw.http, "alice")
         unknown = await gw.http.get("/api/positions/nobody")
         price = await state.last_price(gw.ctx.bus.redis, "binanceus", "BTC/USDT")
+        kept = await state.market_rules(gw.ctx.bus.redis, "binanceus", "BTC/USDT")
     [p] = body["positions"]
     trade = placed.json()
+    # the paper fill followed the market rules the gateway keeps: binanceus's lot step
+    assert kept is not None and Decimal(str(trade["filled"])) % Decimal("0.00001") == 0
     assert body["method"] == p["method"] == "FIFO"
     assert (p["exchange"], p["asset"], p["quote"], p["mode"]) == ("binanceus", "BTC", "USDT",
                                                                   "PAPER")

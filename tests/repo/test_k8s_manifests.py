@@ -33,12 +33,13 @@ OPTIONAL = "cryptopiggy.dev/optional-settings"
 # Secret env each service gets: the vault key only where keys are decrypted (the executor only
 # with its direct route), the API token where the API is served or called.
 SECRET_ENV = {
-    "gateway": {"PIGGY_REDIS_PASSWORD", "PIGGY_MASTER_KEY", "PIGGY_API_TOKEN"},
+    "gateway": {"PIGGY_REDIS_PASSWORD", "PIGGY_MASTER_KEY", "PIGGY_API_TOKEN",
+                "PIGGY_DATABASE_URL"},  # the books' database: positions
     "executor": {"PIGGY_REDIS_PASSWORD", "LIVE_CONFIRM_TOKEN"},
     "credentials": {"PIGGY_REDIS_PASSWORD", "PIGGY_MASTER_KEY"},
     "strategy": {"PIGGY_REDIS_PASSWORD"},
     "notifier": {"PIGGY_REDIS_PASSWORD", "PIGGY_ALERT_URLS"},
-    "books": {"PIGGY_REDIS_PASSWORD", "PIGGY_DATABASE_URL"},
+    "books": {"PIGGY_REDIS_PASSWORD", "PIGGY_DATABASE_URL", "PIGGY_MASTER_KEY"},  # reconciler
     "dashboard": {"PIGGY_API_TOKEN"},
 }
 DIRECT_ROUTE = {"production"}  # overlays with components/direct-route
@@ -142,8 +143,6 @@ def test_the_manifests_name_every_setting_each_service_reads(overlay: str) -> No
         names, _ = container_env(docs, service)
         wanted = {env_name(cls, f) for cls in settings_read_by(service)
                   for f in cls.model_fields if not _is_secret(cls, f)}
-        if service == "books":
-            wanted.add("PIGGY_DATABASE_URL")
         if wanted - names:
             missing[service] = sorted(wanted - names)
     assert missing == {}, missing
@@ -156,7 +155,7 @@ def test_the_manifests_name_every_setting_each_service_reads(overlay: str) -> No
 def test_secrets_come_from_secrets_and_only_where_needed(overlay: str) -> None:
     docs = rendered(overlay)
     secret_names = {env_name(cls, f) for cls in settings_classes() for f in cls.model_fields
-                    if _is_secret(cls, f)} | {"PIGGY_DATABASE_URL"}
+                    if _is_secret(cls, f)}
     for doc in docs:
         if doc["kind"] == "ConfigMap":
             assert not set(doc.get("data", {})) & secret_names, doc["metadata"]["name"]

@@ -1,8 +1,6 @@
 """The dashboard's pure view-model helpers: API answers in, rows and messages out."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from services.dashboard import views
@@ -76,13 +74,30 @@ def test_balances_are_valued_in_usd_largest_first() -> None:
     assert rows[2]["USD value"] == "no price" and total == "$100.00"
 
 
-def test_dca_series_accumulates_filled_buys_oldest_first() -> None:
-    series = views.dca_series([
-        {"ts": "2026-01-02", "side": "buy", "status": "filled", "cost": "2", "filled": "0.0001"},
-        {"ts": "2026-01-01", "side": "buy", "status": "filled", "cost": "3", "filled": "0.0002"},
-        {"ts": "2026-01-03", "side": "buy", "status": "rejected", "amount_usd": "9"}])
-    assert [s["invested_usd"] for s in series] == [3.0, 5.0]
-    assert Decimal(str(series[-1]["units"])) == Decimal("0.0003")
+def test_positions_show_quantity_cost_with_fees_and_value_now() -> None:
+    rows = views.position_rows({"positions": [
+        {"exchange": "coinbase", "mode": "LIVE", "asset": "BTC", "quote": "USD",
+         "quantity": "0.00003976", "cost_basis": "1.999928",
+         "average_price": "50299.999999999999999999999",
+         "value": "1.988", "unrealized_pnl": "-0.011928", "realized_pnl": "0",
+         "fees": {"USD": "0.011928"}, "method": "FIFO"},
+        {"exchange": "kraken", "mode": "PAPER", "asset": "BTC", "quote": "USD",
+         "quantity": "1", "cost_basis": "5", "value": None, "fees": {}, "method": "FIFO"}]})
+    assert rows[0]["Cost with fees"] == "1.999928 USD" and rows[0]["Value now"] == "1.988 USD"
+    assert rows[0]["Fees"] == "0.011928 USD" and rows[0]["Method"] == "FIFO"
+    assert rows[0]["Avg price"] == "50300"
+    assert rows[1]["Value now"] == "no price"  # never a made-up 0
+
+
+def test_value_series_has_a_value_and_a_money_in_column_per_mode() -> None:
+    series = views.value_series({"history": [
+        {"time": "2026-12-01T09:00:00+00:00", "mode": "PAPER", "quote": "USDT",
+         "value": "100", "invested": "101"},
+        {"time": "2026-12-02T09:00:00+00:00", "mode": "PAPER", "quote": "USDT",
+         "value": "90", "invested": "101"}]})
+    assert series[1] == {"time": "2026-12-02T09:00:00+00:00",
+                         "Holdings value (PAPER USDT)": 90.0,
+                         "Money put in (PAPER USDT)": 101.0}
 
 
 def test_below_the_exchange_minimum_the_page_offers_it_and_sends_nothing() -> None:

@@ -159,12 +159,12 @@ def test_prometheus_config_scrapes_every_service_in_both_setups() -> None:
                 for e in jobs["piggy-embedded"]["static_configs"]}
     assert embedded == {"gateway": "127.0.0.1:8000", "executor": "127.0.0.1:8001",
                         "credentials": "127.0.0.1:8002", "strategy": "127.0.0.1:8003",
-                        "notifier": "127.0.0.1:8004"}
+                        "notifier": "127.0.0.1:8004", "books": "127.0.0.1:8005"}
     from piggy.stack import Ports
 
     ports = Ports()
-    assert [ports.api, ports.executor, ports.credentials, ports.strategy, ports.notifier] == \
-        [8000, 8001, 8002, 8003, 8004]
+    assert [ports.api, ports.executor, ports.credentials, ports.strategy, ports.notifier,
+            ports.books] == [8000, 8001, 8002, 8003, 8004, 8005]
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     named = {n for sd in jobs["piggy-compose"]["dns_sd_configs"] for n in sd["names"]}
     assert named == set(embedded) and named <= set(compose)

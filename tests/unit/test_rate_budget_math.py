@@ -16,7 +16,7 @@ from shared.exchanges.budget import (
     penalty_seconds,
     reserve,
 )
-from shared.exchanges.limits import Bucket, Call, Limit, bucket, charges, limits_of
+from shared.exchanges.limits import RATE_SHARE, Bucket, Call, Limit, bucket, charges, limits_of
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +80,7 @@ def test_kraken_counter_lets_a_burst_through_then_follows_the_decay() -> None:
     at_once = sum(1 for t, _ in sent if t == 0.0)
     assert at_once == 13  # 90 % of Kraken's 15-call counter
     gaps = {round(b[0] - a[0], 3) for a, b in zip(sent[at_once:], sent[at_once + 1:], strict=False)}
-    assert gaps == {round(3 / 0.96, 3)}  # then one call per ~3.1 s (0.33/s decay, with margin)
+    assert gaps == {round(3 / RATE_SHARE, 3)}  # then one call per ~3.2 s (0.33/s, with margin)
 
 
 def test_a_call_whose_wait_passes_the_bound_is_refused_and_reserves_nothing() -> None:
@@ -133,3 +133,19 @@ def test_charges_follow_ccxt_costs_and_count_orders_per_key() -> None:
     coinbase = charges("coinbase", limits_of("coinbase", 34),
                        Call("v3 public", "GET", "brokerage/market/products", 3.0))
     assert [(lim.name, lim.scope) for lim, _ in coinbase] == [("public", "ip")]
+
+
+@pytest.mark.parametrize("exchange", ["binanceus", "kraken", "coinbase"])
+def test_a_call_refused_by_the_budget_is_a_rate_limited_rejection_never_ambiguous(
+        exchange: str) -> None:
+    """Refused before sending: the intent is rejected "rate budget exhausted", and the order is
+    not looked up as if it might exist (it was never sent)."""
+    from shared.events import RejectCategory
+    from shared.exchanges import adapter
+
+    exc = RateBudgetExhausted(f"rate budget exhausted on {exchange} (orders): the next slot is "
+                              "in 7.0s, over the 5s bound; not sent")
+    classified = adapter(exchange).classify(exc)
+    assert classified.category is RejectCategory.RATE_LIMITED
+    assert "rate budget exhausted" in classified.message
+    assert not adapter(exchange).is_ambiguous(exc)

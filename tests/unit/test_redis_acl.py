@@ -59,11 +59,13 @@ def test_only_the_executor_may_publish_order_requests() -> None:
     assert publishers == {"executor"}
 
 
-def test_only_gateway_credentials_and_a_direct_executor_may_read_the_vault() -> None:
+def test_only_gateway_credentials_books_and_a_direct_executor_may_read_the_vault() -> None:
     ref = vault_ref("alice", "binanceus")
     readers = {s for s in redis_acl.SERVICES
                if any(_allowed(p, ref) for p in _patterns(s).values())}
-    assert readers == {"gateway", "credentials"}
+    assert readers == {"gateway", "credentials", "books"}  # books: the reconciler's keys
+    books = _patterns("books")
+    assert _allowed(books["read"], ref) and not _allowed(books.get("write", set()), ref)
     direct = _patterns("executor", direct=True)
     assert _allowed(direct["read"], ref) and not _allowed(direct.get("write", set()), ref)
 
