@@ -48,6 +48,6 @@ def test_the_names_come_from_the_settings_each_service_builds() -> None:
 
 def test_only_the_decrypting_processes_get_the_vault_key() -> None:
     decrypting = {c for c in child_env.PACKAGES if child_env.decrypts(c, direct_route=False)}
-    assert decrypting == {"gateway", "credentials"}
+    assert decrypting == {"gateway", "credentials", "books"}  # books: the reconciler
     assert child_env.decrypts("executor", direct_route=True)
     assert not child_env.decrypts("strategy", direct_route=True)
