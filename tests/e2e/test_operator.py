@@ -109,12 +109,12 @@ def test_trades_piped_are_one_line_each_and_json_is_data_only(redis_url: str, tm
 
 
 @pytest.mark.parametrize(("name", "args", "extra", "code", "says"), [
-    ("json with Redis down", ["trades", "--json"], {"PIGGY_REDIS_URL": "redis://127.0.0.1:{free}/0"}, 1,
+    ("json with Redis down", ["strategy", "list", "--json"], {"PIGGY_REDIS_URL": "redis://127.0.0.1:{free}/0"}, 1,
      "Redis unreachable at redis://127.0.0.1:"),
     ("up with an unreachable Redis URL", ["up", "--once"], {"PIGGY_REDIS_URL": "redis://127.0.0.1:{free}/0"},
      1, "Redis unreachable at redis://127.0.0.1:"),
     ("up with a malformed Redis URL", ["up", "--once"], {"PIGGY_REDIS_URL": "localhost:6379"}, 2,
-     "PIGGY_REDIS_URL must start with redis://, rediss:// (TLS) or unix://"),
+     "PIGGY_REDIS_URL must start with redis://, rediss:// (TLS), unix:// or redis+sentinel://"),
     ("up with a placeholder token", ["up", "--once"], {"PIGGY_API_TOKEN": "changeme"}, 2,
      "PIGGY_API_TOKEN is a placeholder"),
     ("live status with a placeholder token", ["live", "status", "--user", "me"],
