@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The whole test run is bounded too, so a hang outside any one test fails instead of stalling CI.
-TEST_LIMIT ?= 40m
+TEST_LIMIT ?= 60m
 
 .PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi users.acl
 
