@@ -90,7 +90,7 @@ async def _burst(redis_url: str, n: int) -> dict:
                 "by_consumer": ledger_owners}
 
 
-@pytest.mark.parametrize("command", [["test-buy", "--usd", "2"], ["trades"], ["kill"]])
+@pytest.mark.parametrize("command", [["test-buy", "--usd", "2"], ["strategy", "list"], ["kill"]])
 def test_cli_with_redis_unreachable_names_the_cause_and_exits_1(command: list[str]) -> None:
     import os
     import subprocess
