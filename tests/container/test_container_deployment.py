@@ -47,9 +47,9 @@ pytestmark = [
 
 # What `docker-compose up` starts (the dashboard is in the `dashboard` profile).
 SERVICES = {"redis", "sandbox", "gateway", "gateway-2", "executor", "executor-2", "credentials",
-            "strategy", "notifier"}
+            "strategy", "notifier", "books"}
 PORTS = ["REDIS", "SANDBOX", "GATEWAY", "GATEWAY_2", "EXECUTOR", "EXECUTOR_2", "CREDENTIALS",
-         "STRATEGY", "NOTIFIER", "DASHBOARD"]
+         "STRATEGY", "NOTIFIER", "BOOKS", "DASHBOARD"]
 HEALTHY_WITHIN_S = 900  # starting 8 Python services takes minutes on a loaded 2-core machine
 USER = "ctest"
 
