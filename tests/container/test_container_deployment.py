@@ -198,7 +198,12 @@ def test_live_two_dollar_buy_through_the_gateway_container_makes_exactly_one_ord
     orders = admin.orders(api_key=key["api_key"])
     assert len(orders) == 1, orders
     assert str(orders[0]["orderId"]) == str(bought["orderId"])
-    lines = api_1.get("/api/trades", params={"userId": USER}).json()
+    lines: list[dict[str, Any]] = []
+    for _ in range(30):  # the history is the books' journal: the line lands there within moments
+        lines = api_1.get("/api/trades", params={"userId": USER}).json()
+        if lines:
+            break
+        time.sleep(0.5)
     assert [(ln["mode"], ln["order_id"]) for ln in lines] == [("LIVE", bought["orderId"])]
     assert key["secret"] not in str(lines) + str(saved) + str(armed) + str(bought)
     # The strategy container runs the compose file's strategies: the DCA piggy bank's first
