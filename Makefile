@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The whole test run is bounded too, so a hang outside any one test fails instead of stalling CI.
 TEST_LIMIT ?= 60m
 
-.PHONY: demo test unit bench chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi users.acl
+.PHONY: demo test unit bench profile chaos lint typecheck lock docs image image-dashboard container-test clean asyncapi users.acl
 
 # Exactly the versions CI tested (requirements.lock, hashes checked), then the project itself.
 # `pip check` fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -39,6 +39,11 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# py-spy on the executor and the gateway during a paced live run and a paper backlog: flame
+# graphs and top entries under bench/profiles/ (ARGS="--quick" for a short one).
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile $(ARGS)
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m piggy.asyncapi

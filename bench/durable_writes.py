@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import free_port
+from bench.stats import summary
 from piggy.child import Child
 from piggy.ha_redis import HaPorts, HaRedis
 from services.executor.ledger import Ledger, Writes
@@ -34,14 +35,11 @@ from shared.durable import Durability
 from shared.events import OrderIntent, OrderRequested
 
 
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
-
-
-def _row(samples: list[float]) -> dict[str, float]:
-    return {"p50_ms": _pct(samples, 0.5), "p99_ms": _pct(samples, 0.99),
-            "mean_ms": round(statistics.fmean(samples) * 1000, 3)}
+def _row(samples_s: list[float]) -> dict[str, float]:
+    ms = [x * 1000 for x in samples_s]
+    stats = summary(ms)
+    return {"p50_ms": stats["p50_ms"], "p99_ms": stats["p99_ms"],
+            "mean_ms": round(statistics.fmean(ms), 3)}
 
 
 async def _interleaved(n: int, ops: dict[str, Callable[[int], Awaitable[Any]]]

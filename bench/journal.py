@@ -28,7 +28,8 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.harness import LiveStack, live_stack
-from bench.measure import Tick, summary
+from bench.measure import Tick
+from bench.stats import summary
 from services.executor.ledger import LEDGER_TTL_S, PREFIX
 from shared import streams
 from shared.books.db import make_engine

@@ -13,10 +13,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,24 +23,13 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from bench.harness import LiveStack
+from bench.harness import LiveStack, cpu_seconds
+from bench.stats import summary
 from shared import redis_conn, state, streams
 from shared.bus import Bus, decode_entry
 from shared.events import OrderIntent
 
 Tick = Callable[[int], None]
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    s = sorted(samples_ms)
-    if not s:
-        return {"n": 0}
-
-    def pct(q: float) -> float:
-        return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
-
-    return {"n": len(s), "p50_ms": round(statistics.median(s), 3), "p90_ms": round(pct(90), 3),
-            "p99_ms": round(pct(99), 3), "max_ms": round(s[-1], 3)}
 
 
 async def redis_floor(redis_url: str, n: int, tick: Tick) -> dict[str, float]:
@@ -153,12 +140,13 @@ async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any
                                                           maxlen=streams.maxlen(streams.INTENTS))
                                        for body in intents[chunk:chunk + 50]))
         finally:
+            # read while the executors are stopped: every CPU tick after this is the backlog's
+            cpu_before = [cpu_seconds(proc.pid) for proc in executors]
+            redis_pid = live.stack.redis_proc.pid if live.stack.redis_proc is not None else None
+            redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
             started = time.perf_counter()
             for proc in executors:
                 proc.send_signal(signal.SIGCONT)
-        cpu_before = [cpu_seconds(proc.pid) for proc in executors]
-        redis_pid = live.stack.redis_proc.pid if live.stack.redis_proc is not None else None
-        redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
         done = 0
         deadline = time.monotonic() + max(60.0, n / 25)  # drained in full, so runs don't mix
         while done < n and time.monotonic() < deadline:
@@ -178,13 +166,6 @@ async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any
             "cpu_s_per_1000": round(cpu / done * 1000, 3) if done else None,
             "redis_cpu_s_per_1000": round(redis_cpu / done * 1000, 3)
             if done and redis_cpu is not None else None}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def kill_to_last_order(live: LiveStack, user: str, api_key: str, trials: int,

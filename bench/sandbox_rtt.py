@@ -23,15 +23,11 @@ import statistics
 import time
 from typing import Any
 
+from bench.stats import summary
 from sandbox import AsyncSandboxAdmin, SandboxProcess
 from sandbox.testing import binanceus
 
 WARMUP = 20
-
-
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    index = min(len(sorted_ms) - 1, max(0, round(q / 100 * len(sorted_ms)) - 1))
-    return sorted_ms[index]
 
 
 async def ameasure_create_order_rtt(url: str, n: int = 200) -> dict[str, Any]:
@@ -50,12 +46,8 @@ async def ameasure_create_order_rtt(url: str, n: int = 200) -> dict[str, Any]:
                 samples.append((time.perf_counter() - start) * 1000)
     finally:
         await ex.close()
-    samples.sort()
-    return {"n": n, "p50_ms": round(statistics.median(samples), 3),
-            "p90_ms": round(_percentile(samples, 90), 3),
-            "p99_ms": round(_percentile(samples, 99), 3),
-            "mean_ms": round(statistics.fmean(samples), 3),
-            "min_ms": round(samples[0], 3), "max_ms": round(samples[-1], 3),
+    return {**summary(samples), "mean_ms": round(statistics.fmean(samples), 3),
+            "min_ms": round(min(samples), 3),
             "call": "async ccxt binanceus create_market_buy_order_with_cost(BTC/USDT, 2)",
             "enableRateLimit": False, "url": url}
 
