@@ -36,7 +36,7 @@ from piggy.embedded_redis import start_redis
 def sizes(quick: bool) -> dict[str, int]:
     """Samples per measurement; ``paced_rate`` live intents/s for ``paced_s`` seconds."""
     if quick:
-        return {"floor": 500, "ccxt": 100, "live": 100, "paced_rate": 200, "paced_s": 3,
+        return {"floor": 500, "ccxt": 100, "live": 100, "paced_rate": 100, "paced_s": 3,
                 "caller": 30, "paper": 1000, "kill": 5, "rt_paper": 1000, "rt_live": 50}
     return {"floor": 3000, "ccxt": 500, "live": 500, "paced_rate": 200, "paced_s": 10,
             "caller": 200, "paper": 4000, "kill": 30, "rt_paper": 4000, "rt_live": 200}

@@ -98,6 +98,7 @@ async def paced_live(live: LiveStack, user: str, rate: float, seconds: float,
     latency = [(placed[i] - published[i]) * 1000 for i in placed if i in published]
     return {"n": n, "rate_per_s": rate, "seconds": seconds,
             "publish_s": round(publishing, 3), "window_s": round(window, 3),
+            "achieved_rate_per_s": round(n / publishing, 1) if publishing > 0 else None,
             "max_behind_schedule_ms": round(late * 1000, 1),
             "lines": len(lines), "statuses": statuses, "placed": len(placed),
             "placed_latency": summary(latency),

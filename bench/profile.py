@@ -16,7 +16,7 @@ and the raw stacks, read the same process at once, and a paused service would be
 the one measured). It needs ptrace rights over the services (root, or
 ``kernel.yama.ptrace_scope`` 0 for the same user, or CAP_SYS_PTRACE in a container).
 
-    python -m bench.profile [--quick] [--rate 200] [--seconds 10] [--paper 4000]
+    python -m bench.profile [--quick] [--rate 200] [--seconds 10] [--paper 4000] [--out DIR]
 """
 from __future__ import annotations
 
@@ -157,14 +157,16 @@ def say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("--quick", action="store_true", help="3 s live, 1,000 paper intents")
-    parser.add_argument("--rate", type=float, default=200.0, help="live intents per second")
+    parser.add_argument("--quick", action="store_true",
+                        help="100 live intents/s for 3 s, 1,000 paper intents")
+    parser.add_argument("--rate", type=float, default=None, help="live intents per second (200)")
     parser.add_argument("--seconds", type=float, default=None, help="of live intents (10)")
     parser.add_argument("--paper", type=int, default=None, help="paper backlog (4000)")
     parser.add_argument("--spy-rate", type=int, default=SPY_RATE, help="py-spy samples/s")
     parser.add_argument("--top", type=int, default=12, help="entries per list")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
+    args.rate = args.rate or (100.0 if args.quick else 200.0)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.paper = args.paper or (1000 if args.quick else 4000)
     results = profile(args)
