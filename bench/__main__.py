@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="then print each row before → after (e.g. bench/results-before.json)")
     args = parser.parse_args(argv)
     before = compare.load(args.compare) if args.compare else None  # unreadable: fail first
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     began = time.monotonic()
     results = run(args.quick, console)
     results["bench_seconds"] = round(time.monotonic() - began, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("before")
     parser.add_argument("after", nargs="?", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args(argv)
-    Console().print(table(load(args.before), load(args.after)))
+    Console(width=None if sys.stdout.isatty() else 150).print(table(load(args.before),
+                                                                   load(args.after)))
 
 
 if __name__ == "__main__":
