@@ -15,6 +15,7 @@ from collections import Counter as Counter_
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aredis
@@ -37,12 +38,22 @@ KNOWN_REFUSALS = ("pre_trade", "unknown_symbol", "no_credentials", "not_live", "
 LIVE_OUTCOMES = ("filled", "open", "rejected", "unknown")
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")
+
+
+@lru_cache(maxsize=4096)
+def _clean(text: str, limit: int) -> str:
+    return _UNSAFE.sub("_", text.strip())[:limit] or "none"
+
+
 def _label(value: Any, limit: int = 40) -> str:
-    text = str(value or "").strip()
-    return re.sub(r"[^A-Za-z0-9_.:/-]", "_", text)[:limit] or "none"
+    """A label value: a few known words per label, so cleaned once each (cached)."""
+    return _clean(str(value or ""), limit)
 
 
 def _ts(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
     try:
         return datetime.fromisoformat(str(value)).timestamp()
     except (TypeError, ValueError):
