@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 FIELDS = ("correlation_id", "intent_id", "user_id")
-_context: ContextVar[Mapping[str, str] | None] = ContextVar("piggy_log_context", default=None)
+# The event being handled (a body or a list of them), read only when a line is emitted.
+_context: ContextVar[Any] = ContextVar("piggy_log_context", default=None)
 _identity = {"service": "", "instance": ""}
 
 
@@ -36,8 +37,9 @@ def event_fields(body: Any) -> dict[str, str]:
 
 @contextmanager
 def bind_event(body: Any) -> Iterator[None]:
-    """Every log line inside this block carries the event's ids."""
-    token = _context.set(event_fields(body))
+    """Every log line inside this block carries the event's ids (taken from ``body`` when a
+    line is emitted: nothing is built for the lines the level suppresses)."""
+    token = _context.set(body)
     try:
         yield
     finally:
@@ -50,7 +52,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = _identity["service"]
         record.instance = _identity["instance"]
-        bound = _context.get() or {}
+        bound = event_fields(_context.get())
         for name in FIELDS:
             if not getattr(record, name, ""):
                 setattr(record, name, bound.get(name, ""))

@@ -15,6 +15,7 @@ from collections import Counter as Counter_
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aredis
@@ -37,12 +38,22 @@ KNOWN_REFUSALS = ("pre_trade", "unknown_symbol", "no_credentials", "not_live", "
 LIVE_OUTCOMES = ("filled", "open", "rejected", "unknown")
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")
+
+
+@lru_cache(maxsize=4096)
+def _clean(text: str, limit: int) -> str:
+    return _UNSAFE.sub("_", text.strip())[:limit] or "none"
+
+
 def _label(value: Any, limit: int = 40) -> str:
-    text = str(value or "").strip()
-    return re.sub(r"[^A-Za-z0-9_.:/-]", "_", text)[:limit] or "none"
+    """A label value: a few known words per label, so cleaned once each (cached)."""
+    return _clean(str(value or ""), limit)
 
 
 def _ts(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
     try:
         return datetime.fromisoformat(str(value)).timestamp()
     except (TypeError, ValueError):
@@ -125,6 +136,7 @@ class Metrics:
                                             "When a reconciliation round last finished every "
                                             "account (unix time)", registry=r)
         self._intent_ts: OrderedDict[str, float] = OrderedDict()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._known_at_zero()
 
     def _known_at_zero(self) -> None:
@@ -143,6 +155,16 @@ class Metrics:
                 self.intent_to_ack.labels(exchange, outcome)
             self.exchange_rtt.labels(exchange, "create_order")
 
+    def _at(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: prometheus_client checks and locks on every
+        ``labels`` call, and the events of a process move a handful of label sets, each
+        thousands of times (the labels are low-cardinality, so this stays small)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # ---- from events --------------------------------------------------------------------
 
     def on_published(self, stream: str, body: Any, handling: Mapping[str, Any] | None = None,
@@ -152,50 +174,50 @@ class Metrics:
         if not isinstance(body, Mapping):
             return
         kind = str(body.get("type") or ("DeadLetter" if "entry_id" in body else "?"))
-        self.published.labels(stream, _label(kind)).inc()
+        self._at(self.published, stream, _label(kind)).inc()
         exchange = _label(body.get("exchange"))
         if kind == "IntentAccepted":
-            self.decisions.labels(_label(body.get("mode")), "accepted").inc()
+            self._at(self.decisions, _label(body.get("mode")), "accepted").inc()
         elif kind == "IntentRejected":
-            self.decisions.labels("NONE", "rejected").inc()
+            self._at(self.decisions, "NONE", "rejected").inc()
         elif kind == "TradeLogged":
             self._trade(body, exchange)
         elif kind in ("OrderPlaced", "OrderRejected"):
             if kind == "OrderRejected" and body.get("sent") is False:
-                self.refusals.labels(_label(body.get("code"))).inc()
+                self._at(self.refusals, _label(body.get("code"))).inc()
             elif kind == "OrderRejected":
-                self.exchange_errors.labels(exchange, _label(body.get("category"))).inc()
+                self._at(self.exchange_errors, exchange, _label(body.get("category"))).inc()
             if handling is not None and handling.get("type") == "OrderRequested" \
                     and handling_for_s is not None:
-                self.exchange_rtt.labels(exchange, "create_order").observe(handling_for_s)
+                self._at(self.exchange_rtt, exchange, "create_order").observe(handling_for_s)
         elif kind == "CredentialsValidated":
             reason = "ok" if body.get("can_trade") else "no_trade_permission"
-            self.credentials.labels(exchange, "validated", reason).inc()
+            self._at(self.credentials, exchange, "validated", reason).inc()
         elif kind == "CredentialsRejected":
-            self.credentials.labels(exchange, "rejected", _label(body.get("reason_code"))).inc()
+            self._at(self.credentials, exchange, "rejected", _label(body.get("reason_code"))).inc()
         elif kind == "CredentialsRevoked":
-            self.credentials.labels(exchange, "revoked", "revoked").inc()
+            self._at(self.credentials, exchange, "revoked", "revoked").inc()
         elif kind == "DeadLetter":
-            self.dead_letters.labels(_label(body.get("stream"), 64),
+            self._at(self.dead_letters, _label(body.get("stream"), 64),
                                      dead_letter_kind(str(body.get("reason", "")))).inc()
 
     def _trade(self, body: Mapping[str, Any], exchange: str) -> None:
         mode, status = body.get("mode"), str(body.get("status", ""))
         if mode == "LIVE":
-            self.live_orders.labels(exchange, _label(status)).inc()
+            self._at(self.live_orders, exchange, _label(status)).inc()
         elif mode == "PAPER" or (mode == "NONE" and status == "rejected"):
             for gate in closed_gates(body.get("reasons") or []):
-                self.gate_closed.labels(gate).inc()
+                self._at(self.gate_closed, gate).inc()
 
     def on_consumed(self, stream: str, body: Any, now: float | None = None) -> None:
         if not isinstance(body, Mapping):
-            self.consumed.labels(stream, "?").inc()
+            self._at(self.consumed, stream, "?").inc()
             return
         kind = str(body.get("type") or "?")
-        self.consumed.labels(stream, _label(kind)).inc()
+        self._at(self.consumed, stream, _label(kind)).inc()
         corr = str(body.get("correlation_id") or "")
         if kind == "OrderIntent":
-            self.intents.labels(_label(body.get("source"))).inc()
+            self._at(self.intents, _label(body.get("source"))).inc()
             ts = _ts(body.get("ts"))
             if corr and ts is not None:
                 self._intent_ts[corr] = ts
@@ -205,7 +227,7 @@ class Metrics:
             started, answered = self._intent_ts.pop(corr, None), _ts(body.get("ts"))
             if started is not None and answered is not None:
                 outcome = "placed" if kind == "OrderPlaced" else "rejected"
-                self.intent_to_ack.labels(_label(body.get("exchange")), outcome).observe(
+                self._at(self.intent_to_ack, _label(body.get("exchange")), outcome).observe(
                     max(0.0, answered - started))
 
     # ---- from Redis, at scrape time -----------------------------------------------------

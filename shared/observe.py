@@ -11,10 +11,8 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,24 +32,41 @@ _handling: ContextVar[tuple[Mapping[str, Any], float] | None] = ContextVar("pigg
                                                                         default=None)
 
 
-_READ = ("type", "correlation_id", "intent_id", "user_id", "source", "ts", "exchange", "mode",
-         "status", "reasons", "category", "code", "stream", "reason", "reason_code", "can_trade",
-         "entry_id", "sent")
+class EventView(Mapping[str, Any]):
+    """A validated event read as the plain body the metrics and the log context look at,
+    without dumping it: a field is read when asked for (this runs for every event consumed
+    and published, and most fields are never asked for). Values are the model's own
+    (``datetime``, ``StrEnum``); a name the event does not have reads as missing."""
+
+    __slots__ = ("_fields", "event")
+
+    def __init__(self, event: BaseModel) -> None:
+        self.event = event
+        self._fields = type(event).model_fields  # getattr of a missing name is slow on a model
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._fields:
+            return getattr(self.event, name)
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._fields:
+            value = getattr(self.event, name)
+            return default if value is None else value
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
 
 
 def _plain(body: Any) -> Any:
     """The bus's decoders hand over validated events (a batch: a list of them); the metrics
-    and log context read plain bodies — the fields they read, not a full model dump (this
-    runs for every consumed event)."""
+    and the log context read them as plain bodies (``EventView``)."""
     if isinstance(body, BaseModel):
-        out: dict[str, Any] = {}
-        fields = type(body).model_fields  # getattr of a missing name is slow on a model
-        for name in _READ:
-            value = getattr(body, name) if name in fields else None
-            if value is not None:
-                out[name] = value.isoformat() if isinstance(value, datetime) else (
-                    value.value if isinstance(value, Enum) else value)
-        return out
+        return EventView(body)
     if isinstance(body, list):
         return [_plain(b) for b in body]
     return body
@@ -113,7 +128,7 @@ class _Scope(BaseMiddleware):
                             with logs.bind_event(item):
                                 log.info("handled %s from %s (batch of %d) in %.1f ms",
                                          _kind(item), stream, len(body), took_ms)
-                elif kind not in QUIET_TYPES:
+                elif kind not in QUIET_TYPES and log.isEnabledFor(logging.INFO):
                     log.info("handled %s from %s in %.1f ms", kind, stream, took_ms)
                 return result
         finally:
@@ -126,7 +141,7 @@ class _Scope(BaseMiddleware):
         self.metrics.on_published(stream, body, handling[0] if handling else None,
                                   time.monotonic() - handling[1] if handling else None)
         kind = _kind(body)
-        if kind not in QUIET_TYPES and stream:
+        if kind not in QUIET_TYPES and stream and log.isEnabledFor(logging.INFO):
             log.info("published %s to %s", kind, stream, extra=logs.event_fields(body))
         return result
 

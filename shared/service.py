@@ -87,9 +87,12 @@ EXIT_SUBSCRIBER_STOPPED = 4  # a consumer group vanished: restart to recreate it
 
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info",
-          stop_within_s: float = STOP_WITHIN_S) -> None:
+          stop_within_s: float = STOP_WITHIN_S, loop: str = "auto") -> None:
+    """Run ``app`` under uvicorn. ``loop`` (``PIGGY_EVENT_LOOP``): ``uvloop``, ``asyncio``, or
+    ``auto`` (uvloop when it imports, else asyncio)."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False,
                             lifespan="on", timeout_graceful_shutdown=HTTP_DRAIN_S,
+                            loop=loop,
                             log_config=None)  # our handler and format (setup_logging)
     server = _BoundedServer(config, stop_within_s)
     app.state.exit_on_broken = lambda: server.handle_exit(signal.SIGTERM, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -250,6 +250,9 @@ class ServiceSettings(BaseSettings):
     instance_id: str = ""
     log_level: str = "INFO"
     claim_idle_ms: int = Field(default=10_000, ge=100)
+    # The event loop under uvicorn: ``uvloop`` (measured: less CPU per message), ``asyncio``
+    # (the standard one), or ``auto``: uvloop when it imports, else asyncio.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Bearer token /metrics asks for when set (Prometheus's ``authorization`` block); unset:
     # /metrics is open, which is meant for loopback only.
     metrics_token: SecretStr | None = None

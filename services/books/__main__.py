@@ -20,4 +20,5 @@ if __name__ == "__main__":
         print(f"books: not started: {exc}", file=sys.stderr, flush=True)
         sys.exit(3)
     serve(create_app(partial(bootstrap, settings=settings, engine=engine)), service.health_host,
-          service.health_port or settings.books_port, service.log_level)
+          service.health_port or settings.books_port, service.log_level,
+          loop=service.event_loop)

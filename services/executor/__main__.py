@@ -6,4 +6,5 @@ from shared.settings import ServiceSettings
 if __name__ == "__main__":
     service = ServiceSettings()
     setup_logging(service.log_level)
-    serve(create_app(), service.health_host, service.health_port or 8001, service.log_level)
+    serve(create_app(), service.health_host, service.health_port or 8001, service.log_level,
+          loop=service.event_loop)

@@ -248,9 +248,10 @@ async def _commit(ctx: ExecutorContext, w: Writes) -> None:
         if kind == "finish" and ok:
             trade = w.lines[intent_id]
             published.append((streams.TRADES, trade))
-            log.info("trade %s %s %s %s %s %s %s", trade.mode.value, trade.status.value,
-                     trade.user_id, trade.exchange, trade.symbol, tradelog.amounts(trade),
-                     trade.order_id or "; ".join(trade.reasons))
+            if log.isEnabledFor(logging.INFO):
+                log.info("trade %s %s %s %s %s %s %s", trade.mode.value, trade.status.value,
+                         trade.user_id, trade.exchange, trade.symbol, tradelog.amounts(trade),
+                         trade.order_id or "; ".join(trade.reasons))
         elif kind == "status" and not ok:
             log.warning("intent %s: status step refused by the lifecycle (already further on)",
                         intent_id)

@@ -7,4 +7,5 @@ if __name__ == "__main__":
     service = ServiceSettings()
     api = ApiSettings()
     setup_logging(service.log_level)
-    serve(create_app(), api.api_host, api.api_port, service.log_level)
+    serve(create_app(), api.api_host, api.api_port, service.log_level,
+          loop=service.event_loop)
