@@ -11,7 +11,9 @@ and the final outcome. Every status write checks ``lifecycle.TRANSITIONS`` insid
 * ``commit``: a list of writes (status steps, stream entries, outcomes with their trade
   line, releases, in-flight deadlines, acks) in one call. An outcome is recorded once
   (checked against the hash) and its trade line is written in the same step, so however
-  often an intent or an outcome is delivered it is logged once.
+  often an intent or an outcome is delivered it is logged once; the same step adds the line
+  to the intent's own short-lived outcome stream, which a waiting caller blocks on
+  (``shared/outcomes.py``).
 * ``rounds``: the reconciler's pass over routed intents past their deadline.
 
 Every key a script touches is passed in ARGV (a single Redis, not a cluster).
@@ -33,7 +35,7 @@ import redis.asyncio as aredis
 from pydantic import BaseModel
 
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
-from shared import streams
+from shared import outcomes, streams
 from shared.bus import frame
 from shared.durable import Durability
 from shared.redis_text import as_str, as_str_map
@@ -121,9 +123,9 @@ end
 """
 
 _COMMIT = _LIFECYCLE + """
-local inflight = ARGV[1]
+local inflight, outcome_ttl = ARGV[1], ARGV[2]
 local out = {}
-local i = 2
+local i = 3
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'xadd' then
@@ -146,10 +148,12 @@ while i <= #ARGV do
       redis.call('HSET', lk, 'outcome', ARGV[i + 4])
       redis.call('ZREM', inflight, ARGV[i + 2])
       redis.call('XADD', ARGV[i + 5], 'MAXLEN', '~', ARGV[i + 6], '*', '__data__', ARGV[i + 7])
+      redis.call('XADD', ARGV[i + 9], '*', 'line', ARGV[i + 4])
+      redis.call('EXPIRE', ARGV[i + 9], outcome_ttl)
       won = 1
     end
     out[#out + 1] = won
-    i = i + 9
+    i = i + 10
   elseif op == 'unroute' then
     release(ARGV[i + 1])
     redis.call('HDEL', ARGV[i + 1], 'routed', 'reserved', 'spend_key', 'released')
@@ -256,9 +260,11 @@ def key(intent_id: str) -> str:
 
 
 class Ledger:
-    def __init__(self, redis: aredis.Redis, durability: Durability | None = None) -> None:
+    def __init__(self, redis: aredis.Redis, durability: Durability | None = None, *,
+                 outcome_ttl_s: int = outcomes.TTL_S) -> None:
         self._redis = redis
         self._durability = durability or Durability()
+        self._outcome_ttl_s = outcome_ttl_s
         self._intake = redis.register_script(_INTAKE)
         self._commit = redis.register_script(_COMMIT)
         self._rounds = redis.register_script(_ROUNDS)
@@ -281,7 +287,8 @@ class Ledger:
         """Run a list of writes (see ``Writes``) in one call; one result per status/finish."""
         if not ops:
             return []
-        reply = await self._durability.script(self._redis, self._commit, (), [INFLIGHT, *ops],
+        reply = await self._durability.script(self._redis, self._commit, (),
+                                              [INFLIGHT, self._outcome_ttl_s, *ops],
                                               write="executor commit")
         return [int(x) for x in reply]
 
@@ -336,10 +343,12 @@ class Writes:
 
     def finish(self, intent_id: str, status: IntentStatus, outcome_json: str, stream: str,
                maxlen: int, frame: bytes, *, release: bool = False) -> None:
-        """Record the outcome and write its trade line, once; ``release`` gives the live
-        reservation back in the same step (only if this call is the one that records it)."""
+        """Record the outcome and write its trade line, once, and the same line on the
+        intent's outcome key (``shared.outcomes``: what a caller blocks on, expiring);
+        ``release`` gives the live reservation back in the same step (only if this call is
+        the one that records it)."""
         self.ops += ["finish", key(intent_id), intent_id, status.value, outcome_json, stream,
-                     maxlen, frame, "1" if release else "0"]
+                     maxlen, frame, "1" if release else "0", outcomes.key(intent_id)]
         self.results.append(f"finish:{intent_id}")
 
     def unroute(self, intent_id: str) -> None:
