@@ -44,6 +44,7 @@ from shared.events import TradeLogged
 
 PREFIX = "piggy:outcome:"
 FIELD = "line"
+MAX_WAIT_S = 300.0  # the longest wait a caller may ask of POST /api/trade (``waitS``)
 TTL_S = 60  # how long the outcome key stays after the executor writes it
 RETRY_PAUSE_S = 0.1  # after a dropped connection, before asking the (new) primary again
 GRACE_S = 0.5

@@ -7,7 +7,9 @@ order itself, so the gates can't be bypassed) and waits, bounded by
 intent's outcome key, then the trade log once: ``shared/outcomes.py``); on timeout: 202
 pending.
 With ``"mode": "live"`` the intent is live-or-nothing: 200 with the order id when it was placed
-live, else 409 with every closed gate's reason (never a paper fill).
+live, else 409 with every closed gate's reason (never a paper fill). The answer carries the
+trade line itself (``line``); ``waitS`` sets the wait, ``source`` labels the intent
+(``piggy test-buy`` comes through this door in both modes).
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
 ``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
 price (what the dashboard and the CLI offer when $2 is below it), before anything is sent:
@@ -33,6 +35,7 @@ from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
 from shared.minimums import CENT, pct, rule_for
+from shared.outcomes import MAX_WAIT_S
 from shared.placement import offer
 from shared.types import Amount, Exchange, Symbol, UserId
 
@@ -54,6 +57,13 @@ class TradeBody(BaseModel):
     mode: Literal["live"] | None = Field(
         default=None, description="'live': place it live or refuse (409 naming every closed "
                                   "gate); absent: live when every gate is open, else paper")
+    source: Literal["api", "test-buy"] = Field(
+        default="api", description="who asks, as the intent's source (metrics, logs, the "
+                                   "trade line): 'test-buy' is `piggy test-buy`")
+    wait_s: float | None = Field(
+        default=None, alias="waitS", gt=0, le=MAX_WAIT_S,
+        description="seconds to wait for the outcome before answering 202 pending "
+                    "(default: the API's PIGGY_REPLY_TIMEOUT_S)")
 
     @field_validator("symbol", "symbol_ccxt", mode="before")
     @classmethod
@@ -86,7 +96,7 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
         return _error(checked.status, checked.error, closeMatches=list(checked.close))
     live_only = body.mode == "live"
     intent = OrderIntent(user_id=body.user_id, exchange=body.exchange, symbol=checked.symbol,
-                         side=body.side, amount_usd=body.amount_usd, source="api",
+                         side=body.side, amount_usd=body.amount_usd, source=body.source,
                          live_only=live_only)
     try:
         await ctx.bus.publish_durable(intent, streams.INTENTS)
@@ -94,15 +104,18 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
         return _error(503, f"the intent was not confirmed by a Redis replica ({exc}); it may "
                       f"still run: look it up (GET /api/trades) before retrying",
                       intentId=intent.intent_id)
-    line = await outcomes.wait(ctx.bus.redis, intent.intent_id, ctx.api.reply_timeout_s)
+    line = await outcomes.wait(ctx.bus.redis, intent.intent_id,
+                               body.wait_s or ctx.api.reply_timeout_s)
     if line is None:
         return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
                              "status": "pending", "orderId": None,
+                             "correlationId": intent.correlation_id,
                              "reasons": ["no outcome yet; look it up with GET /api/trades"]}, 202)
     ok = line.status not in FAILED
     answer = {"ok": ok, "intentId": intent.intent_id, "mode": line.mode.value,
               "status": line.status, "orderId": line.order_id or None,
-              "reasons": line.reasons, **_amounts(line)}
+              "reasons": line.reasons, **_amounts(line),
+              "correlationId": line.correlation_id, "line": line.model_dump(mode="json")}
     if live_only and not (ok and line.mode is Mode.LIVE):
         return JSONResponse({**answer, "ok": False,
                              "error": "not placed live: " + ("; ".join(line.reasons)
