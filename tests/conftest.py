@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,20 +24,15 @@ if _REPO_ROOT not in sys.path:  # `import tests.support...` also when run as pla
 from tests.support.books_db import database_url, postgres_server  # noqa: E402, F401  (fixtures)
 from tests.support.redis_server import RedisServer  # noqa: E402  (after the sys.path fix above)
 from tests.support.redis_server import free_port as _free_port  # noqa: E402
-from tests.support.stuck import watch  # noqa: E402
+from tests.support.stuck import arm  # noqa: E402
 
 _redis_lines: list[str] = []
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """A stuck test prints its pending asyncio tasks before its timeout ends the run."""
-    timer = watch(item)
-    try:
-        yield
-    finally:
-        if timer is not None:
-            timer.cancel()
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """The per-test limit ends the run with a last line naming the test (tests/support/stuck.py)."""
+    return arm(item, settings)
 
 
 def _announce(config: pytest.Config, line: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 LIVE = "LIVE"
 PRODUCT = "product"  # shared.books.models.Origin values
@@ -30,42 +30,6 @@ CHANGES_JOURNAL = frozenset({Kind.MISMATCH, Kind.RESOLVED, Kind.ABSENT, Kind.MIS
                              Kind.EXTERNAL, Kind.DUPLICATE, Kind.MISSING_FILL})
 ALERTING = frozenset({Kind.MISMATCH, Kind.RESOLVED, Kind.ABSENT, Kind.MISSING_ORDER,
                       Kind.EXTERNAL, Kind.DUPLICATE, Kind.NOT_AT_EXCHANGE})
-
-
-class VenueOrderLike(Protocol):
-    """The shape of ``shared.exchanges.base.VenueOrder`` (an exchange's own order)."""
-
-    @property
-    def order_id(self) -> str: ...
-    @property
-    def client_order_id(self) -> str | None: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def side(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def amount(self) -> Decimal | None: ...
-    @property
-    def filled(self) -> Decimal: ...
-    @property
-    def cost(self) -> Decimal: ...
-    @property
-    def fee(self) -> Decimal: ...
-    @property
-    def fee_currency(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
-
-
-class VenueFillLike(Protocol):
-    """The shape of ``shared.exchanges.base.VenueFill`` (one exchange trade)."""
-
-    @property
-    def trade_id(self) -> str: ...
-    @property
-    def order_id(self) -> str: ...
 
 
 @dataclass(frozen=True)

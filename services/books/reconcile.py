@@ -43,12 +43,11 @@ from services.books.findings import (
     Kind,
     OrderValues,
     Report,
-    VenueFillLike,
-    VenueOrderLike,
     Window,
     text,
 )
 from shared.events import TradeStatus
+from shared.exchanges.venue import VenueFill, VenueOrder
 
 __all__ = ["ALERTING", "CHANGES_JOURNAL", "EXTERNAL", "LIVE", "PRODUCT", "Finding",
            "JournalOrder", "Kind", "OrderValues", "Report", "Window", "canonical_id",
@@ -79,12 +78,12 @@ def canonical_id(venue_cid: str | None, sent_as: Callable[[str], str]) -> str | 
     return canonical if sent_as(canonical) == venue_cid else None
 
 
-def status_of(order: VenueOrderLike) -> str:
+def status_of(order: VenueOrder) -> str:
     """The exchange's status as a trade-log status word (ccxt ``closed`` = ``filled``)."""
     return TradeStatus.from_exchange(str(order.status)).value
 
 
-def values_of(order: VenueOrderLike, client_order_id: str, origin: str) -> OrderValues:
+def values_of(order: VenueOrder, client_order_id: str, origin: str) -> OrderValues:
     return OrderValues(client_order_id=client_order_id, order_id=order.order_id,
                        symbol=order.symbol, side=str(order.side), status=status_of(order),
                        amount=order.amount, filled=order.filled, cost=order.cost,
@@ -116,7 +115,7 @@ def differences(row: JournalOrder, want: OrderValues) -> list[str]:
     return out
 
 
-def _judge(row: JournalOrder, order: VenueOrderLike) -> Finding:
+def _judge(row: JournalOrder, order: VenueOrder) -> Finding:
     want = values_of(order, row.client_order_id, row.origin)
     changed = differences(row, want)
     if not changed:
@@ -133,7 +132,7 @@ def _judge(row: JournalOrder, order: VenueOrderLike) -> Finding:
                    before=numbers_of(row), after=want.numbers(), order=want)
 
 
-def _duplicate(order: VenueOrderLike, first: Finding) -> Finding:
+def _duplicate(order: VenueOrder, first: Finding) -> Finding:
     want = values_of(order, "", PRODUCT)
     return Finding(Kind.DUPLICATE, "", order.order_id, order.symbol,
                    f"order {order.order_id} carries client id {order.client_order_id}, which "
@@ -142,7 +141,7 @@ def _duplicate(order: VenueOrderLike, first: Finding) -> Finding:
                    intent_id=first.intent_id, after=want.numbers(), order=want)
 
 
-def _unmatched_venue_order(order: VenueOrderLike, sent_as: Callable[[str], str]) -> Finding:
+def _unmatched_venue_order(order: VenueOrder, sent_as: Callable[[str], str]) -> Finding:
     canonical = canonical_id(order.client_order_id, sent_as)
     if canonical is not None:
         want = values_of(order, canonical, PRODUCT)
@@ -180,8 +179,8 @@ def _unmatched_row(row: JournalOrder, window: Window) -> Finding | None:
 
 
 def reconcile(*, user_id: str, exchange: str, journal: Sequence[JournalOrder],
-              journal_trade_ids: Collection[str], orders: Iterable[VenueOrderLike],
-              fills: Iterable[VenueFillLike], window: Window,
+              journal_trade_ids: Collection[str], orders: Iterable[VenueOrder],
+              fills: Iterable[VenueFill], window: Window,
               sent_as: Callable[[str], str]) -> Report:
     """Every finding for one user on one exchange over ``window`` (drift not included)."""
     rows = [r for r in journal if r.mode == LIVE]
@@ -259,7 +258,7 @@ def corrected(journal: Sequence[JournalOrder], report: Report) -> list[JournalOr
     return list(out.values())
 
 
-def _fill_view(fill: VenueFillLike) -> dict[str, str]:
+def _fill_view(fill: VenueFill) -> dict[str, str]:
     names = ("trade_id", "order_id", "symbol", "side", "price", "amount", "cost", "fee",
              "fee_currency", "at")
     return {n: text(getattr(fill, n)) for n in names if getattr(fill, n, None) is not None}
