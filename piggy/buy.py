@@ -16,6 +16,9 @@ import typer
 
 from piggy import client, output
 from piggy.output import REFUSED
+from shared import tradelog
+from shared.events import TradeLogged
+from shared.outcomes import MAX_WAIT_S
 from shared.settings import ApiSettings
 
 
@@ -77,13 +80,70 @@ def at_least_the_minimum(exchange: str, symbol: str, amount: Decimal,
                 data={"refused": "below_minimum", "minimum": offer, "sent": False})
 
 
+def trade(user: str, symbol: str, amount: Decimal, exchange: str, *, live: bool,
+          timeout_s: float) -> tuple[int, Any]:
+    """``POST /api/trade`` for ``piggy test-buy``, both modes through the one door (the API
+    checks the token, the exchange and the symbol, publishes the intent, waits for its
+    outcome): ``(HTTP status, body)``."""
+    payload = {"userId": user, "exchange": exchange, "symbolCcxt": symbol,
+               "amountUsd": format(amount, "f"), "source": "test-buy",
+               "waitS": min(timeout_s, MAX_WAIT_S)}
+    body: Any = client.call("POST", "/api/trade", timeout=timeout_s + 30,
+                            answers=frozenset({202, 409, 422, 503}),
+                            json=payload | ({"mode": "live"} if live else {}))
+    status = 202 if body.get("status") == "pending" else 200 if body.get("line") else 400
+    return status, body
+
+
+def paper_or_live(user: str, symbol: str, amount: Decimal, exchange: str,
+                  offer: dict[str, Any] | None, timeout_s: float) -> int:
+    """``piggy test-buy`` without ``--live``: live when every gate is open, else paper; the
+    trade line printed. 0 when accepted, 3 when rejected (every reason printed), 1 when no
+    outcome came in time."""
+    status, body = trade(user, symbol, amount, exchange, live=False, timeout_s=timeout_s)
+    intent_id = body.get("intentId")
+    if status == 202:
+        output.fail(f"no outcome for intent {intent_id} within {timeout_s:g}s: is the executor "
+                    "running? (`piggy trades` shows it once it lands)",
+                    data={"intent": {"intent_id": intent_id,
+                                     "correlation_id": body.get("correlationId")},
+                          "outcome": None, "minimum": offer})
+    if status != 200:  # refused before it was sent (422), or not confirmed by Redis (503)
+        detail = body.get("error") or body.get("detail")
+        output.fail(str(detail), REFUSED if intent_id is None else 1,
+                    data={"intent": {"intent_id": intent_id} if intent_id else None,
+                          "outcome": None, "minimum": offer, "answer": body})
+    line = TradeLogged.model_validate(body["line"])
+    code = REFUSED if line.status == "rejected" else 0
+    intent = {"intent_id": line.intent_id, "correlation_id": line.correlation_id,
+              "user_id": line.user_id, "exchange": line.exchange, "symbol": line.symbol,
+              "side": line.side.value, "amount_usd": format(line.amount_usd, "f"),
+              "source": line.source}
+    if output.is_json():
+        output.emit_json({"ok": code == 0, "exitCode": code, "intent": intent,
+                          "outcome": line.model_dump(mode="json"), "minimum": offer})
+    else:
+        output.say(f"intent {line.intent_id} (correlation {line.correlation_id}) published")
+        print_trade(line)
+    return code
+
+
+def print_trade(line: TradeLogged) -> None:
+    color = {"LIVE": "bold red", "PAPER": "cyan"}.get(line.mode.value, "yellow")
+    output.out().print(
+        f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.exchange} "
+        f"{line.symbol} {tradelog.amounts(line)} user={line.user_id} intent={line.intent_id} "
+        f"client_order_id={line.client_order_id or '-'} order={line.order_id or '-'} "
+        f"corr={line.correlation_id}"
+        + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
+
+
 def live(user: str, symbol: str, amount: Decimal, exchange: str,
-         offer: dict[str, Any] | None) -> int:
+         offer: dict[str, Any] | None, timeout_s: float) -> int:
     """``POST /api/trade`` with ``mode: live``: 0 when placed live, 3 when refused (every
     closed gate named), 1 when no outcome came in time."""
-    body: Any = client.call("POST", "/api/trade", answers=frozenset({202, 409, 422, 503}), json={
-        "userId": user, "exchange": exchange, "symbolCcxt": symbol, "amountUsd": str(amount),
-        "mode": "live"})
+    _status, body = trade(user, symbol, amount, exchange, live=True, timeout_s=timeout_s)
+    body = {k: v for k, v in body.items() if k != "line"}
     status, mode = body.get("status"), body.get("mode")
     code = 1 if status == "pending" else 0 if body.get("ok") and mode == "LIVE" else REFUSED
     if output.is_json():

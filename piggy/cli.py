@@ -33,7 +33,7 @@ from piggy import config as config_cli
 from piggy.ha_redis import HaPorts
 from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
-from shared import redis_acl, tradelog
+from shared import redis_acl
 from shared.config_file import CONFIG_ENV, ConfigFileError
 from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
@@ -102,12 +102,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _print_trade(line: TradeLogged) -> None:
-    color = {"LIVE": "bold red", "PAPER": "cyan"}.get(line.mode.value, "yellow")
-    output.out().print(f"[{color}]{line.mode.value}[/] {line.status} {line.side.value} {line.exchange} "
-                              f"{line.symbol} {tradelog.amounts(line)} user={line.user_id} "
-                  f"intent={line.intent_id} client_order_id={line.client_order_id or '-'} "
-                  f"order={line.order_id or '-'} corr={line.correlation_id}"
-                  + (f"\n  closed gates / reasons: {'; '.join(line.reasons)}" if line.reasons else ""))
+    buy.print_trade(line)
 
 
 def _stop_on_signals() -> None:
@@ -231,7 +226,8 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
              live: bool = typer.Option(False, "--live", help="LIVE or nothing (through the API): "
                                        "exit 3 naming every closed gate instead of a paper fill"),
              as_json: bool = JsonOpt) -> None:
-    """Publish a test-buy intent and wait for its outcome.
+    """Buy through the API (``POST /api/trade``) and wait for the outcome: live when every gate
+    is open, else paper; with --live, live or nothing.
 
     Before anything is sent the API is asked for the exchange's smallest accepted amount: an
     unknown symbol is refused (exit 3) with the API's close matches; when the amount is below the
@@ -242,22 +238,8 @@ def test_buy(usd: str = typer.Option("2", help="USD amount to buy"),
     symbol = checks.symbol(symbol or TEST_SYMBOLS[exchange])
     amount, offer = buy.at_least_the_minimum(exchange, symbol, amount, accept_minimum)
     if live:
-        raise typer.Exit(buy.live(user, symbol, amount, exchange, offer))
-    intent, line = _run(ops.test_buy(_redis_url(), user_id=user, symbol=symbol, usd=amount,
-                                     exchange=exchange, timeout_s=timeout))
-    if line is None:
-        fail(f"no outcome for intent {intent.intent_id} within {timeout:g}s: is the executor "
-             "running? (`piggy trades` shows it once it lands)",
-             data={"intent": intent.model_dump(mode="json"), "outcome": None, "minimum": offer})
-    code = REFUSED if line.status == "rejected" else 0
-    if as_json:
-        output.emit_json({"ok": code == 0, "exitCode": code,
-                          "intent": intent.model_dump(mode="json"),
-                          "outcome": line.model_dump(mode="json"), "minimum": offer})
-    else:
-        output.say(f"intent {intent.intent_id} (correlation {intent.correlation_id}) published")
-        _print_trade(line)
-    raise typer.Exit(code)
+        raise typer.Exit(buy.live(user, symbol, amount, exchange, offer, timeout))
+    raise typer.Exit(buy.paper_or_live(user, symbol, amount, exchange, offer, timeout))
 
 
 @app.command()

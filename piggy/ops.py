@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from shared import state, streams, tradelog
+from shared import outcomes, state, streams, tradelog
 from shared.bus import Bus
 from shared.events import KillSwitchEngaged, KillSwitchReleased, OrderIntent, Side, TradeLogged
 
@@ -45,13 +45,9 @@ async def wait_price(bus: Bus, exchange: str, symbol: str, timeout_s: float) -> 
 
 
 async def wait_outcome(bus: Bus, intent_id: str, timeout_s: float) -> TradeLogged | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lines = await tradelog.read(bus.redis, intent_id=intent_id, limit=1, scan=2000)
-        if lines:
-            return lines[0]
-        await asyncio.sleep(0.05)
-    return None
+    """The intent's trade line within ``timeout_s`` (``shared.outcomes.wait``: one blocking
+    read, then the trade log once); None when none came."""
+    return await outcomes.wait(bus.redis, intent_id, timeout_s)
 
 
 async def trades(redis_url: str, user_id: str | None, limit: int) -> list[TradeLogged]:

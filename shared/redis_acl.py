@@ -42,6 +42,7 @@ _READ = streams.KEY_READ
 _EVAL = tuple(f"+{c}" for c in streams.SCRIPTS)
 _REPLIES = ("&*", *(f"+{c}" for c in streams.REPLIES))
 _TRIM = tuple(f"+{c}" for c in streams.TRIM)
+_AWAIT = tuple(f"+{c}" for c in streams.AWAIT)
 
 
 def access_for(service: str, *, direct_route: bool = False) -> Access:
@@ -50,7 +51,8 @@ def access_for(service: str, *, direct_route: bool = False) -> Access:
         return Access(consume=access.consume, publish=access.publish,
                       read_streams=access.read_streams,
                       write=access.write + DIRECT_ROUTE_EXTRA.write,
-                      read=access.read + DIRECT_ROUTE_EXTRA.read, replies=access.replies)
+                      read=access.read + DIRECT_ROUTE_EXTRA.read, replies=access.replies,
+                      trim=access.trim, awaits=access.awaits)
     return access
 
 
@@ -75,6 +77,8 @@ def rules(access: Access) -> list[str]:
         out.append(_selector(_READ, access.read, "%R~"))
     if access.trim:
         out.append(_selector(_TRIM, access.trim))
+    if access.awaits:
+        out.append(_selector(_AWAIT, access.awaits, "%R~"))
     scripted = access.write + access.read  # EVAL declares its keys read-write; the commands
     if scripted:                            # inside a script are checked one by one
         out.append(_selector(_EVAL, scripted))

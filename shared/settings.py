@@ -308,6 +308,9 @@ class ExecutorSettings(BaseSettings):
     heartbeat_max_age_s: float = Field(default=5.0, gt=0)
     direct_route: bool = False
     outcome_timeout_s: float = Field(default=15.0, gt=0)
+    # how long an intent's outcome key (shared/outcomes.py) lives after its commit: a caller
+    # blocked on it is answered at once; one asking later reads the trade log instead
+    outcome_key_ttl_s: int = Field(default=60, ge=1)
     reconcile_rounds: int = Field(default=10, ge=1)  # lookups of an unanswered order before "unknown"
     batch_size: int = Field(default=64, ge=1, le=1000)  # intents read and written per Redis call
 

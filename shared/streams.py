@@ -63,6 +63,7 @@ KEY_EXECUTOR = ("piggy:ledger:*", "piggy:spend:*", "piggy:executor:*")
 KEY_CREDENTIALS = "piggy:credentials:*"  # the re-validation round lock
 KEY_STRATEGY = ("piggy:strategies", "piggy:strategy:*")
 KEY_LEDGER = "piggy:ledger:*"  # the executor's per-intent keys (the books shorten their TTL)
+KEY_OUTCOMES = "piggy:outcome:*"  # one intent's outcome, what a caller waits on (shared/outcomes)
 
 
 # What every service reads for its /metrics at scrape time (shared/metrics.py).
@@ -86,6 +87,7 @@ CONSUME = ("xreadgroup", "xack", "xautoclaim", "xclaim", "xpending", "xgroup|cre
            "xinfo|stream", "xinfo|groups", "xlen")
 PUBLISH = ("xadd",)
 FOLLOW = ("xread", "xrange", "xrevrange", "xlen")  # reading a stream without a group
+AWAIT = ("xread",)  # waiting for one intent's outcome: XREAD BLOCK on its key, nothing else
 # On a key family: Redis's own categories (each command's categories come from the server),
 # minus NEVER: keyless ones (SCAN, RANDOMKEY, DBSIZE, FUNCTION... see or touch every key) and
 # PFMERGE, whose lone destination Redis 7.0's ACL does not see as a key (it would create any key).
@@ -103,8 +105,9 @@ class Access:
     """What one service may do in Redis. Streams: ``consume`` (its consumer group, named like
     the service: read, ack, claim), ``publish`` (XADD only), ``read_streams`` (XREAD and range
     reads, no group: following a stream). Keys: ``write`` (read and write) and ``read``
-    patterns. ``replies``: bus request/reply (pub/sub reply channels). A new service is one
-    more row of ``ACCESS``."""
+    patterns. ``replies``: bus request/reply (pub/sub reply channels). ``awaits``: keys it
+    may only block on with XREAD (an intent's outcome). A new service is one more row of
+    ``ACCESS``."""
 
     consume: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
@@ -113,6 +116,7 @@ class Access:
     read: tuple[str, ...] = ()
     replies: bool = False
     trim: tuple[str, ...] = ()
+    awaits: tuple[str, ...] = ()
 
 
 ACCESS: dict[str, Access] = {
@@ -125,12 +129,13 @@ ACCESS: dict[str, Access] = {
                KEY_FAILURES, KEY_GATEWAY, KEY_RATE),
         read=(KEY_TOKENS, KEY_ARMED),
         replies=True,
+        awaits=(KEY_OUTCOMES,),  # POST /api/trade waits for its intent's outcome
     ),
     "executor": Access(
         consume=(INTENTS, ORDER_EVENTS, CREDENTIALS, COMMANDS),
         publish=(DECISIONS, ORDER_REQUESTS, TRADES, CONTROL, DEAD_LETTER),
         read_streams=(TRADES,),
-        write=(KEY_ARMED, KEY_FAILURES, *KEY_EXECUTOR),
+        write=(KEY_ARMED, KEY_FAILURES, *KEY_EXECUTOR, KEY_OUTCOMES),
         read=(KEY_KILL, KEY_HEARTBEATS, KEY_CREDSTATUS, KEY_PRICES),
         replies=True,
     ),

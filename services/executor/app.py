@@ -30,7 +30,8 @@ def bootstrap(*, redis_url: str | None = None, settings: ExecutorSettings | None
               instance_id if instance_id is not None else service.instance_id,
               service.claim_idle_ms, durability=redis.durability(url))
     settings = settings or ExecutorSettings()
-    ctx = ExecutorContext(bus=bus, ledger=Ledger(bus.redis, bus.durability), settings=settings)
+    ledger = Ledger(bus.redis, bus.durability, outcome_ttl_s=settings.outcome_key_ttl_s)
+    ctx = ExecutorContext(bus=bus, ledger=ledger, settings=settings)
     if settings.direct_route:
         from services.executor.direct import DirectRoute
 

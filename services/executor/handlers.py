@@ -15,7 +15,7 @@ from decimal import Decimal
 from services.executor import intake, routing
 from services.executor.context import ExecutorContext
 from services.executor.intake import Action, Plan
-from services.executor.ledger import IntakeRequest, IntakeRow, Writes
+from services.executor.ledger import IntakeRequest, IntakeRow, RouteFrames, Writes
 from services.executor.lifecycle import (
     IntentRecord,
     IntentStatus,
@@ -55,37 +55,52 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
     s = ctx.settings
     now, day = ctx.clock(), ctx.now()
     intents: list[OrderIntent] = [event for _, event in batch.events]
+    live = {i.intent_id: _routing(ctx, i) for i in intents if intake.static_live(i, s)}
+    entries = {i.intent_id: e for e, i in batch.events}
     read = await ctx.ledger.intake(
         ctx.bus.consumer, now, s.heartbeat_max_age_s, ctx.direct is not None,
         to_micros(s.daily_cap_usd),
         [IntakeRequest(i.intent_id, i.model_dump_json(), state.armed_field(i.user_id, i.exchange),
                        state.cred_status_key(i.user_id, i.exchange), spend_key(i.user_id, day),
                        state.price_key(i.exchange, i.symbol), batch.deliveries > 1,
-                       intake.static_live(i, s), to_micros(i.amount_usd)) for i in intents],
-    ) if intents else None
+                       i.intent_id in live, to_micros(i.amount_usd),
+                       _frames(live[i.intent_id], now + s.outcome_timeout_s,
+                               entries[i.intent_id] if batch.group else "")
+                       if i.intent_id in live else None) for i in intents],
+        batch.stream, batch.group) if intents else None
     direct: list[OrderRequested] = []
     for (entry_id, intent), row in zip(batch.events, read.rows if read else [], strict=True):
         assert read is not None
         try:
             p = intake.plan(read, row, intent, s, now, direct_configured=ctx.direct is not None)
-            await _write_intent(ctx, w, intent, row, p, now, direct)
+            await _write_intent(ctx, w, intent, row, p, now, direct, live.get(intent.intent_id))
         except Exception as exc:  # a bug for this entry must not hold up its batch
             log.exception("intent %s could not be handled", intent.intent_id)
             await _dead_letter(ctx, w, batch, entry_id, intent.model_dump_json(),
                                f"handler: {type(exc).__name__}: {exc}")
-    w.ack(batch.stream, batch.group, batch.ack_ids)
+    sent = {entries[i.intent_id] for i, row in zip(intents, read.rows if read else [],
+                                                    strict=True) if row.reservation.value == "sent"}
+    w.ack(batch.stream, batch.group, [e for e in batch.ack_ids if e not in sent])
     await _commit(ctx, w)
     for request in direct:
         await on_order_events(ctx, Batch(streams.ORDER_EVENTS, "", [("", await ctx.direct.place(request))]))
 
 
 async def _write_intent(ctx: ExecutorContext, w: Writes, intent: OrderIntent, row: IntakeRow,
-                        p: Plan, now: float, direct: list[OrderRequested]) -> None:
+                        p: Plan, now: float, direct: list[OrderRequested],
+                        routing_events: tuple[IntentAccepted, OrderRequested] | None) -> None:
     if p.action is Action.SKIP:
         log.info("intent %s seen again (%s); not handled twice", intent.intent_id, p.why)
         return
     if p.unroute:
         w.unroute(intent.intent_id)
+    if p.action is Action.LIVE and p.sent:  # routed by the intake step: observed only
+        if p.why:
+            log.error("intent %s: %s", intent.intent_id, p.why)
+        accepted, request = routing_events or _routing(ctx, intent)
+        w.published += [(streams.DECISIONS, accepted), (streams.ORDER_REQUESTS, request)]
+        _remember(ctx, intent)
+        return
     if p.action is Action.LIVE:
         assert p.route is not None
         first = _steps(w, intent.intent_id, row.status, IntentStatus.ROUTED)
@@ -214,6 +229,18 @@ async def _write_outcome(ctx: ExecutorContext, w: Writes, event: OrderPlaced | O
                      reasons=[f"{event.category.value}: {event.message}"], route=event.route)
     await _finish(ctx, w, p.status, trade, release=p.release)
     ctx.routed.pop(intent.intent_id, None)
+
+
+def _routing(ctx: ExecutorContext, intent: OrderIntent) -> tuple[IntentAccepted, OrderRequested]:
+    """The decision and the order request of routing ``intent`` to the gateway."""
+    return (IntentAccepted(intent_id=intent.intent_id, user_id=intent.user_id, mode=Mode.LIVE,
+                           route=Route.GATEWAY.value, correlation_id=intent.correlation_id),
+            order_request(ctx, intent))
+
+
+def _frames(events: tuple[IntentAccepted, OrderRequested], deadline: float,
+            entry_id: str) -> RouteFrames:
+    return RouteFrames(frame(events[0]), frame(events[1]), deadline, entry_id)
 
 
 def order_request(ctx: ExecutorContext, intent: OrderIntent) -> OrderRequested:

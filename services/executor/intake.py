@@ -37,6 +37,7 @@ class Plan:
     price: Decimal | None = None
     why: str = ""
     extra_reasons: tuple[str, ...] = ()  # why a paper fill was refused (no real price)
+    sent: bool = False  # routed in the intake step itself: nothing left to write
 
 
 def static_live(intent: OrderIntent, s: ExecutorSettings) -> bool:
@@ -79,6 +80,9 @@ def plan(intake: Intake, row: IntakeRow, intent: OrderIntent, s: ExecutorSetting
     decision = routing.decide(gates.evaluate(inputs(intake, row, intent, s, now)),
                               paper_enabled=paper_enabled, direct_configured=direct_configured)
     live = decision.route in (Route.GATEWAY, Route.DIRECT)
+    if row.reservation is Reservation.SENT:  # its order request is out: the gateway answers
+        return Plan(Action.LIVE, decision, Route.GATEWAY, sent=True,
+                    why="" if live else f"routed at intake, yet the gates say {decision.route}")
     if live and row.reservation is Reservation.OK:
         return Plan(Action.LIVE, decision, decision.route)
     unroute = row.reservation is Reservation.OK  # reserved, yet the gates say not live

@@ -8,19 +8,27 @@ and the final outcome. Every status write checks ``lifecycle.TRANSITIONS`` insid
   inputs (kill switch, gateway heartbeat, armed, credentials, today's spend, price) and,
   where Python's static gates allow live, take the live reservation atomically with those
   reads — so an emergency stop stops intents that were already read but not yet routed.
+  Where the reservation is taken for the gateway route and the caller gave the frames
+  (``RouteFrames``), the same step also routes: status decided → routed, the decision and
+  the order request on their streams, the outcome deadline, the intent's entry acked
+  (``Reservation.SENT``). Every gate the routing depends on that needs Redis was read in this
+  step, the others (``intake.static_live``) before it: a live intent is one call, not an
+  intake and a commit, and nothing can change between its reservation and its request.
 * ``commit``: a list of writes (status steps, stream entries, outcomes with their trade
   line, releases, in-flight deadlines, acks) in one call. An outcome is recorded once
   (checked against the hash) and its trade line is written in the same step, so however
-  often an intent or an outcome is delivered it is logged once.
+  often an intent or an outcome is delivered it is logged once; the same step adds the line
+  to the intent's own short-lived outcome stream, which a waiting caller blocks on
+  (``shared/outcomes.py``).
 * ``rounds``: the reconciler's pass over routed intents past their deadline.
 
 Every key a script touches is passed in ARGV (a single Redis, not a cluster).
 
 Behind Sentinel ``commit`` waits for a replica (``shared.durable``): its order requests,
 outcomes and trade lines survive a failover, and so does every earlier write (``intake``'s
-claims and reservations: replication is one ordered stream). ``intake`` itself does not wait:
-nothing outside Redis acts on it before its commit (the direct route's order waits for its
-own marker).
+claims and reservations: replication is one ordered stream). ``intake`` waits only when it
+may route (an order request leaves in it); otherwise nothing outside Redis acts on it before
+its commit (the direct route's order waits for its own marker).
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ import redis.asyncio as aredis
 from pydantic import BaseModel
 
 from services.executor.lifecycle import IntentRecord, IntentStatus, lua_table
-from shared import streams
+from shared import outcomes, streams
 from shared.bus import frame
 from shared.durable import Durability
 from shared.redis_text import as_str, as_str_map
@@ -43,19 +51,23 @@ LEDGER_TTL_S = 7 * 24 * 3600
 PREFIX = "piggy:ledger:"
 INFLIGHT = "piggy:executor:inflight"
 
-_INTAKE = """
+_INTAKE_BODY = """
 local consumer, now, ttl, maxage = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local direct, cap, n = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local kill = redis.call('EXISTS', ARGV[8]) == 1
 local top = redis.call('ZRANGE', ARGV[9], -1, -1, 'WITHSCORES')
 local beat = top[2] or ''
 local fresh = beat ~= '' and now - tonumber(beat) <= maxage
+local dec, dec_max, req, req_max = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+local inflight, acks, group = ARGV[15], ARGV[16], ARGV[17]
 local out = {{kill and '1' or '0', beat}}
 for i = 0, n - 1 do
-  local o = 11 + i * 9
+  local o = 18 + i * 14
   local lk, ck, sk, pk = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local intent, armed_as, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
   local try_live, micros = ARGV[o + 7], ARGV[o + 8]
+  local accepted, request, deadline, entry, id = ARGV[o + 9], ARGV[o + 10], ARGV[o + 11],
+                                                 ARGV[o + 12], ARGV[o + 13]
   local claim
   if redis.call('HSETNX', lk, 'claimed_by', consumer) == 1 then
     redis.call('HSET', lk, 'intent', intent, 'status', 'received')
@@ -92,6 +104,14 @@ for i = 0, n - 1 do
         routed = fresh and 'gateway' or 'direct'
         redis.call('HSET', lk, 'routed', routed, 'reserved', micros, 'spend_key', sk)
         res = 'ok'
+        if routed == 'gateway' and request ~= '' and advance(lk, 'decided')
+            and advance(lk, 'routed') then  -- routed in this step (see the module's docstring)
+          redis.call('XADD', dec, 'MAXLEN', '~', dec_max, '*', '__data__', accepted)
+          redis.call('ZADD', inflight, deadline, id)
+          redis.call('XADD', req, 'MAXLEN', '~', req_max, '*', '__data__', request)
+          if entry ~= '' then redis.call('XACK', acks, group, entry) end
+          status, res = 'routed', 'sent'
+        end
       end
     end
     row = {claim, status, routed, tostring(armed), cred[1] or '', cred[2] or '', cred[3] or '',
@@ -120,10 +140,12 @@ local function release(lk)
 end
 """
 
+_INTAKE = _LIFECYCLE + _INTAKE_BODY
+
 _COMMIT = _LIFECYCLE + """
-local inflight = ARGV[1]
+local inflight, outcome_ttl = ARGV[1], ARGV[2]
 local out = {}
-local i = 2
+local i = 3
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'xadd' then
@@ -146,10 +168,12 @@ while i <= #ARGV do
       redis.call('HSET', lk, 'outcome', ARGV[i + 4])
       redis.call('ZREM', inflight, ARGV[i + 2])
       redis.call('XADD', ARGV[i + 5], 'MAXLEN', '~', ARGV[i + 6], '*', '__data__', ARGV[i + 7])
+      redis.call('XADD', ARGV[i + 9], '*', 'line', ARGV[i + 4])
+      redis.call('EXPIRE', ARGV[i + 9], outcome_ttl)
       won = 1
     end
     out[#out + 1] = won
-    i = i + 9
+    i = i + 10
   elseif op == 'unroute' then
     release(ARGV[i + 1])
     redis.call('HDEL', ARGV[i + 1], 'routed', 'reserved', 'spend_key', 'released')
@@ -194,6 +218,7 @@ class Reservation(StrEnum):
     CREDENTIALS = "credentials"
     HEARTBEAT = "heartbeat"
     CAP = "cap"
+    SENT = "sent"  # reserved, and routed to the gateway in the same step (order request sent)
 
 
 class Claim(StrEnum):
@@ -214,6 +239,19 @@ class IntakeRequest:
     redelivered: bool
     try_live: bool
     micros: int
+    route: RouteFrames | None = None  # given: a reservation for the gateway routes at once
+
+
+@dataclass(frozen=True)
+class RouteFrames:
+    """What routing an intent to the gateway writes, ready for ``intake`` to write it in the
+    step that takes the reservation: the decision, the order request, the outcome deadline,
+    and the intent's entry (acknowledged with it)."""
+
+    accepted: bytes
+    request: bytes
+    deadline: float
+    entry_id: str
 
 
 @dataclass(frozen=True)
@@ -256,23 +294,34 @@ def key(intent_id: str) -> str:
 
 
 class Ledger:
-    def __init__(self, redis: aredis.Redis, durability: Durability | None = None) -> None:
+    def __init__(self, redis: aredis.Redis, durability: Durability | None = None, *,
+                 outcome_ttl_s: int = outcomes.TTL_S) -> None:
         self._redis = redis
         self._durability = durability or Durability()
+        self._outcome_ttl_s = outcome_ttl_s
         self._intake = redis.register_script(_INTAKE)
         self._commit = redis.register_script(_COMMIT)
         self._rounds = redis.register_script(_ROUNDS)
 
     async def intake(self, consumer: str, now: float, heartbeat_max_age_s: float,
-                     direct: bool, cap_micros: int, items: Sequence[IntakeRequest]) -> Intake:
-        args: list[str | int | float] = [consumer, now, LEDGER_TTL_S, heartbeat_max_age_s,
-                                         "1" if direct else "0", cap_micros, len(items),
-                                         KILL, HEARTBEATS, ARMED]
+                     direct: bool, cap_micros: int, items: Sequence[IntakeRequest],
+                     ack_stream: str = streams.INTENTS, ack_group: str = "") -> Intake:
+        args: list[str | int | float | bytes] = [
+            consumer, now, LEDGER_TTL_S, heartbeat_max_age_s, "1" if direct else "0", cap_micros,
+            len(items), KILL, HEARTBEATS, ARMED, streams.DECISIONS,
+            streams.maxlen(streams.DECISIONS), streams.ORDER_REQUESTS,
+            streams.maxlen(streams.ORDER_REQUESTS), INFLIGHT, ack_stream, ack_group]
         for it in items:
+            r = it.route
             args += [key(it.intent_id), it.cred_key, it.spend_key, it.price_key, it.intent_json,
                      it.armed_as, "1" if it.redelivered else "0", "1" if it.try_live else "0",
-                     it.micros]
-        raw = await self._intake(args=args)
+                     it.micros, r.accepted if r else "", r.request if r else "",
+                     r.deadline if r else 0, r.entry_id if r else "", it.intent_id]
+        if any(it.route for it in items):  # order requests leave in this step: made durable
+            raw = await self._durability.script(self._redis, self._intake, (), args,
+                                                write="executor intake")
+        else:
+            raw = await self._intake(args=args)
         (kill, beat), rows = raw[0], raw[1:]
         return Intake(halted=kill == "1", heartbeat=float(beat) if beat else None,
                       rows=[_row(r) for r in rows])
@@ -281,7 +330,8 @@ class Ledger:
         """Run a list of writes (see ``Writes``) in one call; one result per status/finish."""
         if not ops:
             return []
-        reply = await self._durability.script(self._redis, self._commit, (), [INFLIGHT, *ops],
+        reply = await self._durability.script(self._redis, self._commit, (),
+                                              [INFLIGHT, self._outcome_ttl_s, *ops],
                                               write="executor commit")
         return [int(x) for x in reply]
 
@@ -336,10 +386,12 @@ class Writes:
 
     def finish(self, intent_id: str, status: IntentStatus, outcome_json: str, stream: str,
                maxlen: int, frame: bytes, *, release: bool = False) -> None:
-        """Record the outcome and write its trade line, once; ``release`` gives the live
-        reservation back in the same step (only if this call is the one that records it)."""
+        """Record the outcome and write its trade line, once, and the same line on the
+        intent's outcome key (``shared.outcomes``: what a caller blocks on, expiring);
+        ``release`` gives the live reservation back in the same step (only if this call is
+        the one that records it)."""
         self.ops += ["finish", key(intent_id), intent_id, status.value, outcome_json, stream,
-                     maxlen, frame, "1" if release else "0"]
+                     maxlen, frame, "1" if release else "0", outcomes.key(intent_id)]
         self.results.append(f"finish:{intent_id}")
 
     def unroute(self, intent_id: str) -> None:

@@ -3,9 +3,13 @@
 ``POST /api/trade`` takes the original client's payload, checks the exchange and symbol against
 the exchange's market data, publishes an ``OrderIntent`` for the executor (it never places an
 order itself, so the gates can't be bypassed) and waits, bounded by
-``ApiSettings.reply_timeout_s``, for the intent's trade-log line; on timeout: 202 pending.
+``ApiSettings.reply_timeout_s``, for the intent's trade-log line (one blocking read of the
+intent's outcome key, then the trade log once: ``shared/outcomes.py``); on timeout: 202
+pending.
 With ``"mode": "live"`` the intent is live-or-nothing: 200 with the order id when it was placed
-live, else 409 with every closed gate's reason (never a paper fill).
+live, else 409 with every closed gate's reason (never a paper fill). The answer carries the
+trade line itself (``line``); ``waitS`` sets the wait, ``source`` labels the intent
+(``piggy test-buy`` comes through this door in both modes).
 ``GET /api/balance/{userId}`` answers from the exchange through the gateway's pool.
 ``GET /api/minimum`` is the smallest amount the exchange accepts for a symbol at the current
 price (what the dashboard and the CLI offer when $2 is below it), before anything is sent:
@@ -15,8 +19,6 @@ that amount.
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -27,17 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.gateway import balances, symbols
 from services.gateway.auth import authorize
 from services.gateway.handlers import runtime
-from shared import state, streams, tradelog
+from shared import outcomes, state, streams, tradelog
 from shared.durable import NotReplicated
 from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
 from shared.minimums import CENT, pct, rule_for
+from shared.outcomes import MAX_WAIT_S
 from shared.placement import offer
 from shared.types import Amount, Exchange, Symbol, UserId
 
 router = APIRouter()
-POLL_S = 0.05
 TEST_BUY_USD = Decimal(2)
 AmountQuery = Annotated[Decimal, Query(alias="amountUsd", gt=0, max_digits=20, decimal_places=8)]
 FAILED = frozenset({"rejected", "failed", "error", "canceled", "expired"})
@@ -55,6 +57,13 @@ class TradeBody(BaseModel):
     mode: Literal["live"] | None = Field(
         default=None, description="'live': place it live or refuse (409 naming every closed "
                                   "gate); absent: live when every gate is open, else paper")
+    source: Literal["api", "test-buy"] = Field(
+        default="api", description="who asks, as the intent's source (metrics, logs, the "
+                                   "trade line): 'test-buy' is `piggy test-buy`")
+    wait_s: float | None = Field(
+        default=None, alias="waitS", gt=0, le=MAX_WAIT_S,
+        description="seconds to wait for the outcome before answering 202 pending "
+                    "(default: the API's PIGGY_REPLY_TIMEOUT_S)")
 
     @field_validator("symbol", "symbol_ccxt", mode="before")
     @classmethod
@@ -87,7 +96,7 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
         return _error(checked.status, checked.error, closeMatches=list(checked.close))
     live_only = body.mode == "live"
     intent = OrderIntent(user_id=body.user_id, exchange=body.exchange, symbol=checked.symbol,
-                         side=body.side, amount_usd=body.amount_usd, source="api",
+                         side=body.side, amount_usd=body.amount_usd, source=body.source,
                          live_only=live_only)
     try:
         await ctx.bus.publish_durable(intent, streams.INTENTS)
@@ -95,24 +104,23 @@ async def trade(body: TradeBody, request: Request) -> JSONResponse:
         return _error(503, f"the intent was not confirmed by a Redis replica ({exc}); it may "
                       f"still run: look it up (GET /api/trades) before retrying",
                       intentId=intent.intent_id)
-    deadline = time.monotonic() + ctx.api.reply_timeout_s
-    while time.monotonic() < deadline:
-        lines = await tradelog.read(ctx.bus.redis, intent_id=intent.intent_id, limit=1, scan=2000)
-        if lines:
-            line = lines[0]
-            ok = line.status not in FAILED
-            answer = {"ok": ok, "intentId": intent.intent_id, "mode": line.mode.value,
-                      "status": line.status, "orderId": line.order_id or None,
-                      "reasons": line.reasons, **_amounts(line)}
-            if live_only and not (ok and line.mode is Mode.LIVE):
-                return JSONResponse({**answer, "ok": False,
-                                     "error": "not placed live: " + ("; ".join(line.reasons)
-                                                                     or line.status)}, 409)
-            return JSONResponse(answer)
-        await asyncio.sleep(POLL_S)
-    return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
-                         "status": "pending", "orderId": None,
-                         "reasons": ["no outcome yet; look it up with GET /api/trades"]}, 202)
+    line = await outcomes.wait(ctx.bus.redis, intent.intent_id,
+                               body.wait_s or ctx.api.reply_timeout_s)
+    if line is None:
+        return JSONResponse({"ok": False, "intentId": intent.intent_id, "mode": None,
+                             "status": "pending", "orderId": None,
+                             "correlationId": intent.correlation_id,
+                             "reasons": ["no outcome yet; look it up with GET /api/trades"]}, 202)
+    ok = line.status not in FAILED
+    answer = {"ok": ok, "intentId": intent.intent_id, "mode": line.mode.value,
+              "status": line.status, "orderId": line.order_id or None,
+              "reasons": line.reasons, **_amounts(line),
+              "correlationId": line.correlation_id, "line": line.model_dump(mode="json")}
+    if live_only and not (ok and line.mode is Mode.LIVE):
+        return JSONResponse({**answer, "ok": False,
+                             "error": "not placed live: " + ("; ".join(line.reasons)
+                                                             or line.status)}, 409)
+    return JSONResponse(answer)
 
 
 def _amounts(line: TradeLogged) -> dict[str, object]:

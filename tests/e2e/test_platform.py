@@ -90,7 +90,7 @@ async def _burst(redis_url: str, n: int) -> dict:
                 "by_consumer": ledger_owners}
 
 
-@pytest.mark.parametrize("command", [["test-buy", "--usd", "2"], ["strategy", "list"], ["kill"]])
+@pytest.mark.parametrize("command", [["strategy", "list"], ["kill"]])
 def test_cli_with_redis_unreachable_names_the_cause_and_exits_1(command: list[str]) -> None:
     import os
     import subprocess
@@ -102,3 +102,19 @@ def test_cli_with_redis_unreachable_names_the_cause_and_exits_1(command: list[st
     assert result.returncode == 1
     assert "Redis unreachable at redis://127.0.0.1:" in result.stderr and result.stdout == ""
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_test_buy_without_the_api_names_the_cause() -> None:
+    """``piggy test-buy`` goes through the API (both modes): with no API to reach it says so."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ) | {"PIGGY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+                              "PIGGY_API_PORT": str(free_port()), "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "piggy.cli", "test-buy", "--usd", "2"],
+                            env=env, text=True, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode in (1, 2) and result.stdout == ""
+    assert "no API token" in result.stderr or "API unreachable" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -121,7 +121,9 @@ async def test_trade_publishes_an_intent_and_returns_the_logged_outcome(
                     "exchange": "binanceus", "symbol": "BTC/USDT", "requestedUsd": "2",
                     "filled": "0.00004", "cost": "2", "fee": "0.002", "feeCurrency": "USDT",
                     "clientOrderId": None,
-                    "summary": "asked $2.00, filled 0.00004 BTC for $2.00, fee 0.002 USDT"}
+                    "summary": "asked $2.00, filled 0.00004 BTC for $2.00, fee 0.002 USDT",
+                    "correlationId": body["line"]["correlation_id"], "line": body["line"]}
+    assert body["line"]["intent_id"] == intent.intent_id and body["line"]["mode"] == "PAPER"
     assert orders == []  # the route never places an order itself
 
 

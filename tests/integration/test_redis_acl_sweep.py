@@ -67,6 +67,7 @@ def expected(access: streams.Access, command: Command, key: str | None) -> bool:
 
     kinds = [(access.consume, _plus(streams.CONSUME)), (access.publish, _plus(streams.PUBLISH)),
              (access.read_streams, _plus(streams.FOLLOW)), (access.trim, _plus(streams.TRIM)),
+             (access.awaits, _plus(streams.AWAIT)),
              (access.write, streams.KEY_WRITE + _plus(streams.SCRIPTS)),
              (access.read, streams.KEY_READ + _plus(streams.SCRIPTS))]
     return any(matches(patterns) and permits(tokens, command) for patterns, tokens in kinds)
