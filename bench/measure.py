@@ -133,7 +133,8 @@ async def paper_throughput(live: LiveStack, n: int, tick: Tick) -> dict[str, Any
             proc.send_signal(signal.SIGSTOP)
         try:
             intents = [OrderIntent(user_id=f"paper-{i % 50}", symbol="BTC/USDT",
-                                   amount_usd=Decimal(2), source="bench").model_dump(mode="json")
+                                   amount_usd=Decimal(2), source="bench",
+                                   await_outcome=False).model_dump(mode="json")
                        for i in range(n)]
             for chunk in range(0, n, 50):
                 await asyncio.gather(*(bus.broker.publish(body, stream=streams.INTENTS,

@@ -163,7 +163,8 @@ async def paper(counter: Counter, redis_url: str, n: int) -> dict[str, Any]:
     async with driver(redis_url) as bus, counted_executor(counter, redis_url, ExecutorSettings()):
         base = await _xlen(bus.redis, streams.TRADES)
         bodies = [OrderIntent(user_id=f"rt-{i % 50}", symbol="BTC/USDT", amount_usd=Decimal(2),
-                              source="bench").model_dump(mode="json") for i in range(n)]
+                              source="bench", await_outcome=False).model_dump(mode="json")
+                  for i in range(n)]
 
         async def run() -> None:
             for chunk in range(0, n, 100):

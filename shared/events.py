@@ -78,6 +78,10 @@ class OrderIntent(Event):
     amount_usd: Amount
     source: str = Field(default="api", max_length=64)
     live_only: bool = False  # live or rejected, never a paper fill (POST /api/trade mode=live)
+    # a caller may block on this intent's outcome: the executor also writes it on the intent's
+    # short-lived outcome key (shared/outcomes.py); publishers nobody waits on (strategies, the
+    # paper backlog) send False and cost Redis no key per intent
+    await_outcome: bool = True
 
 
 class IntentAccepted(Event):

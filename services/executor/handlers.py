@@ -66,7 +66,7 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
                        i.intent_id in live, to_micros(i.amount_usd),
                        _frames(live[i.intent_id], now + s.outcome_timeout_s,
                                entries[i.intent_id] if batch.group else "")
-                       if i.intent_id in live else None) for i in intents],
+                       if i.intent_id in live else None, i.await_outcome) for i in intents],
         batch.stream, batch.group) if intents else None
     direct: list[OrderRequested] = []
     for (entry_id, intent), row in zip(batch.events, read.rows if read else [], strict=True):

@@ -62,15 +62,17 @@ local dec, dec_max, req, req_max = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local inflight, acks, group = ARGV[15], ARGV[16], ARGV[17]
 local out = {{kill and '1' or '0', beat}}
 for i = 0, n - 1 do
-  local o = 18 + i * 14
+  local o = 18 + i * 15
   local lk, ck, sk, pk = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local intent, armed_as, redelivered = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
   local try_live, micros = ARGV[o + 7], ARGV[o + 8]
   local accepted, request, deadline, entry, id = ARGV[o + 9], ARGV[o + 10], ARGV[o + 11],
                                                  ARGV[o + 12], ARGV[o + 13]
+  local awaited = ARGV[o + 14]
   local claim
   if redis.call('HSETNX', lk, 'claimed_by', consumer) == 1 then
     redis.call('HSET', lk, 'intent', intent, 'status', 'received')
+    if awaited == '1' then redis.call('HSET', lk, 'awaited', '1') end
     redis.call('EXPIRE', lk, ttl)
     claim = 'new'
   elseif redis.call('HEXISTS', lk, 'outcome') == 1 then
@@ -168,8 +170,10 @@ while i <= #ARGV do
       redis.call('HSET', lk, 'outcome', ARGV[i + 4])
       redis.call('ZREM', inflight, ARGV[i + 2])
       redis.call('XADD', ARGV[i + 5], 'MAXLEN', '~', ARGV[i + 6], '*', '__data__', ARGV[i + 7])
-      redis.call('XADD', ARGV[i + 9], '*', 'line', ARGV[i + 4])
-      redis.call('EXPIRE', ARGV[i + 9], outcome_ttl)
+      if redis.call('HGET', lk, 'awaited') == '1' then
+        redis.call('XADD', ARGV[i + 9], '*', 'line', ARGV[i + 4])
+        redis.call('EXPIRE', ARGV[i + 9], outcome_ttl)
+      end
       won = 1
     end
     out[#out + 1] = won
@@ -240,6 +244,7 @@ class IntakeRequest:
     try_live: bool
     micros: int
     route: RouteFrames | None = None  # given: a reservation for the gateway routes at once
+    await_outcome: bool = True  # the outcome also goes on the intent's outcome key
 
 
 @dataclass(frozen=True)
@@ -316,7 +321,8 @@ class Ledger:
             args += [key(it.intent_id), it.cred_key, it.spend_key, it.price_key, it.intent_json,
                      it.armed_as, "1" if it.redelivered else "0", "1" if it.try_live else "0",
                      it.micros, r.accepted if r else "", r.request if r else "",
-                     r.deadline if r else 0, r.entry_id if r else "", it.intent_id]
+                     r.deadline if r else 0, r.entry_id if r else "", it.intent_id,
+                     "1" if it.await_outcome else "0"]
         if any(it.route for it in items):  # order requests leave in this step: made durable
             raw = await self._durability.script(self._redis, self._intake, (), args,
                                                 write="executor intake")

@@ -43,6 +43,7 @@ def to_intent(config: StrategyConfig, draft: IntentDraft) -> OrderIntent:
         intent_id=draft.intent_id, correlation_id=draft.intent_id, user_id=config.user_id,
         exchange=config.exchange, symbol=draft.symbol, side=draft.side,
         amount_usd=draft.amount_usd, source=source_of(config.name),
+        await_outcome=False,  # nobody blocks on a strategy's intent: no outcome key
     )
 
 

@@ -65,6 +65,24 @@ async def test_paper_outcome_reaches_every_waiter_and_its_key_expires(redis_url:
     assert 0 < ttl <= ExecutorSettings().outcome_key_ttl_s
 
 
+async def test_an_intent_nobody_waits_on_is_logged_without_an_outcome_key(redis_url: str) -> None:
+    """A strategy's intents (``await_outcome=False``) cost Redis no outcome key: logged, and a
+    wait for one answers from the trade log once its short blocking read ends."""
+    async with executor(redis_url), client_bus(redis_url) as bus:
+        await state.set_last_price(bus.redis, "binanceus", "BTC/USDT", Decimal(50000))
+        quiet = OrderIntent(user_id="ola", symbol="BTC/USDT", amount_usd=Decimal(3),
+                            await_outcome=False)
+        awaited = OrderIntent(user_id="ola", symbol="BTC/USDT", amount_usd=Decimal(3))
+        await bus.publish(quiet, streams.INTENTS)
+        await bus.publish(awaited, streams.INTENTS)
+        seen = await outcomes.wait(bus.redis, awaited.intent_id, 10)
+        line = await _until(lambda: outcomes.wait(bus.redis, quiet.intent_id, 0.2))
+        keys = [await bus.redis.exists(outcomes.key(i.intent_id)) for i in (quiet, awaited)]
+    assert seen is not None and seen.status == "filled"
+    assert line.intent_id == quiet.intent_id and line.status == "filled"
+    assert keys == [0, 1]
+
+
 async def test_after_the_key_expired_the_trade_log_answers(redis_url: str,
                                                            tmp_path: Path) -> None:
     async with running_gateway(redis_url, tmp_path, reply_timeout_s=10) as gw, \
