@@ -35,7 +35,6 @@ from piggy.output import EXIT_CODES, FAILED, REFUSED, USAGE, fail
 from piggy.stack import Ports, Stack, StackError
 from shared import redis_acl
 from shared.config_file import CONFIG_ENV, ConfigFileError
-from shared.events import TradeLogged
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES, TEST_SYMBOLS, check
 from shared.settings import (
     ApiSettings,
@@ -99,10 +98,6 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         fail(f"Redis unreachable at {client.redis_shown()} ({type(exc).__name__}). "
              "Is `piggy up` running, and is PIGGY_REDIS_URL right?")
-
-
-def _print_trade(line: TradeLogged) -> None:
-    buy.print_trade(line)
 
 
 def _stop_on_signals() -> None:
@@ -186,7 +181,7 @@ def _demo_buy(redis_url: str, exchange: str) -> None:
         fail(f"no outcome for the demo's intent {intent.intent_id} within 20 s; see the executor's "
              "log in the state folder's logs/")
     console.print("trade log:")
-    _print_trade(line)
+    buy.print_trade(line)
     if line.mode.value in ("LIVE", "PAPER") and line.filled:
         held = positions.journaled_position(redis_url, "demo", exchange, line.symbol,
                                             line.mode.value, intent.intent_id)

@@ -1,18 +1,14 @@
-"""``piggy token create|list|revoke``: per-user API tokens (stored hashed in Redis), and the
-live-or-nothing test buy through the API (``piggy test-buy --live``)."""
+"""``piggy token create|list|revoke``: per-user API tokens (stored hashed in Redis)."""
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis.asyncio as aredis
 import typer
-from rich.console import Console
 
 from piggy import checks, client
-from piggy.output import REFUSED
 from shared import redis_conn, tokens
 
 app = typer.Typer(help="Per-user API tokens: each acts only for its own user id.",
@@ -68,24 +64,3 @@ def revoke(user: str | None = typer.Option(None, "--user", callback=checks.user)
     typer.echo(f"revoked {len(gone)} token(s)" + (f": {', '.join(i.id for i in gone)}" if gone else ""))
     if not gone:
         raise typer.Exit(1)
-
-
-def live_test_buy(user: str, symbol: str, amount: Decimal, exchange: str, console: Console) -> int:
-    """``POST /api/trade`` with ``mode: live``: 0 when placed live, 3 when refused (every
-    closed gate printed), 1 when no outcome came in time."""
-    body: Any = client.call("POST", "/api/trade", answers=frozenset({202, 409, 422, 503}), json={
-        "userId": user, "exchange": exchange, "symbolCcxt": symbol, "amountUsd": str(amount),
-        "mode": "live"})
-    status, mode = body.get("status"), body.get("mode")
-    if status == "pending":
-        console.print(f"[yellow]no outcome yet for intent {body.get('intentId')}[/]; "
-                      "`piggy trades` shows it once it lands")
-        return 1
-    if body.get("ok") and mode == "LIVE":
-        console.print(f"[bold red]LIVE[/] {status} {symbol} ${amount} user={user} "
-                      f"order={body.get('orderId')} intent={body.get('intentId')}")
-        return 0
-    console.print(f"[red]not placed live[/] ({status or 'refused'}):")
-    for reason in body.get("reasons") or [body.get("error") or body.get("detail")]:
-        console.print(f"  {reason}")
-    return REFUSED

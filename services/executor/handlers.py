@@ -15,7 +15,7 @@ from decimal import Decimal
 from services.executor import intake, routing
 from services.executor.context import ExecutorContext
 from services.executor.intake import Action, Plan
-from services.executor.ledger import IntakeRequest, IntakeRow, RouteFrames, Writes
+from services.executor.ledger import IntakeRequest, IntakeRow, Reservation, RouteFrames, Writes
 from services.executor.lifecycle import (
     IntentRecord,
     IntentStatus,
@@ -69,8 +69,11 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
                        if i.intent_id in live else None, i.await_outcome) for i in intents],
         batch.stream, batch.group) if intents else None
     direct: list[OrderRequested] = []
+    sent: set[str] = set()  # acknowledged by the intake step that routed them
     for (entry_id, intent), row in zip(batch.events, read.rows if read else [], strict=True):
         assert read is not None
+        if row.reservation is Reservation.SENT:
+            sent.add(entry_id)
         try:
             p = intake.plan(read, row, intent, s, now, direct_configured=ctx.direct is not None)
             await _write_intent(ctx, w, intent, row, p, now, direct, live.get(intent.intent_id))
@@ -78,8 +81,6 @@ async def on_intents(ctx: ExecutorContext, batch: Batch) -> None:
             log.exception("intent %s could not be handled", intent.intent_id)
             await _dead_letter(ctx, w, batch, entry_id, intent.model_dump_json(),
                                f"handler: {type(exc).__name__}: {exc}")
-    sent = {entries[i.intent_id] for i, row in zip(intents, read.rows if read else [],
-                                                    strict=True) if row.reservation.value == "sent"}
     w.ack(batch.stream, batch.group, [e for e in batch.ack_ids if e not in sent])
     await _commit(ctx, w)
     for request in direct:

@@ -35,7 +35,6 @@ from shared.events import Mode, OrderIntent, Side, TradeLogged
 from shared.exchange import UnknownSymbol, to_decimal
 from shared.exchanges import DEFAULT_EXCHANGE, EXCHANGES
 from shared.minimums import CENT, pct, rule_for
-from shared.outcomes import MAX_WAIT_S
 from shared.placement import offer
 from shared.types import Amount, Exchange, Symbol, UserId
 
@@ -61,7 +60,7 @@ class TradeBody(BaseModel):
         default="api", description="who asks, as the intent's source (metrics, logs, the "
                                    "trade line): 'test-buy' is `piggy test-buy`")
     wait_s: float | None = Field(
-        default=None, alias="waitS", gt=0, le=MAX_WAIT_S,
+        default=None, alias="waitS", gt=0, le=outcomes.MAX_WAIT_S,
         description="seconds to wait for the outcome before answering 202 pending "
                     "(default: the API's PIGGY_REPLY_TIMEOUT_S)")
 
